@@ -1,0 +1,1 @@
+"""viewer.batch (see ../shared/DESIGN.md for what belongs here)."""

@@ -1,0 +1,1 @@
+"""viewer.editing (see ../shared/DESIGN.md for what belongs here)."""

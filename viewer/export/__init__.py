@@ -1,0 +1,1 @@
+"""viewer.export (see ../shared/DESIGN.md for what belongs here)."""

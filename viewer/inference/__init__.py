@@ -1,0 +1,1 @@
+"""viewer.inference (see ../shared/DESIGN.md for what belongs here)."""

@@ -1,0 +1,284 @@
+"""DICOM discovery: read each header once, group into series, split mixed series, sort slices.
+
+Headers are parsed with ``defer_size`` so the pixel data is not read during the scan; the parsed datasets are
+kept and their pixels decoded later from the same objects (one parse per file, never a second folder scan).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EmptyInputError, UnsupportedFormatError
+from ..model.geometry import slice_normal
+from ._common import check_readable, reading
+
+DICOMDIR_SOP = "1.2.840.10008.1.3.10"
+_SKIP_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".txt", ".csv", ".json", ".md", ".xml", ".html",
+              ".nii", ".gz", ".zip", ".py", ".sha256", ".nrrd", ".mha", ".mhd", ".raw", ".pdf"}
+
+
+@dataclass
+class Frame:
+    """One 2D image: a single-frame file, or frame ``index`` of a multi-frame file."""
+
+    ds: object                   # pydicom Dataset (pixels deferred)
+    path: str
+    index: int | None            # frame number inside a multi-frame file, None for single-frame
+    position: np.ndarray | None  # ImagePositionPatient
+    orientation: np.ndarray | None
+    pixel_spacing: tuple[float, float] | None
+    instance: int
+
+
+@dataclass
+class SeriesGroup:
+    uid: str
+    key: tuple
+    frames: list[Frame] = field(default_factory=list)
+    description: str = ""
+    modality: str = ""
+    rows: int = 0
+    cols: int = 0
+    samples: int = 1
+    split_reason: str = ""
+
+    @property
+    def n_files(self) -> int:
+        return len({f.path for f in self.frames})
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Cheap check: the DICM magic at offset 128 (files without a preamble are tried by the reader later)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _looks_like_raw_dicom(path: Path) -> bool:
+    """Files written without preamble/meta (old ACR-NEMA style) start with a group 0x0008 tag."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return len(head) == 8 and head[:2] in (b"\x08\x00", b"\x00\x08") and head[2:4] in (b"\x05\x00", b"\x08\x00", b"\x16\x00", b"\x00\x05", b"\x00\x16", b"\x12\x00", b"\x00\x12", b"\x20\x00", b"\x01\x00")
+
+
+def read_header(path: Path, force: bool = False):
+    import pydicom
+
+    with reading(path, "DICOM file"):
+        try:
+            return pydicom.dcmread(str(path), defer_size="4 KB", force=force)
+        except pydicom.errors.InvalidDicomError as e:
+            raise UnsupportedFormatError(f"{path.name}: this is not a DICOM file.", path) from e
+
+
+def _floats(v, n):
+    try:
+        a = np.array([float(x) for x in v], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return a if a.size == n and np.all(np.isfinite(a)) else None
+
+
+def _frame_attrs(ds, k: int | None):
+    """Position, orientation and pixel spacing for a frame (functional groups for enhanced multi-frame)."""
+    pos = _floats(ds.get("ImagePositionPatient"), 3)
+    ori = _floats(ds.get("ImageOrientationPatient"), 6)
+    ps = _floats(ds.get("PixelSpacing"), 2)
+    if k is not None:
+        for seq_name, idx in (("SharedFunctionalGroupsSequence", 0), ("PerFrameFunctionalGroupsSequence", k)):
+            seq = ds.get(seq_name)
+            if not seq or len(seq) <= idx:
+                continue
+            item = seq[idx]
+            pp = item.get("PlanePositionSequence")
+            if pp and len(pp):
+                pos = _floats(pp[0].get("ImagePositionPatient"), 3) if pp[0].get("ImagePositionPatient") else pos
+            po = item.get("PlaneOrientationSequence")
+            if po and len(po):
+                ori = _floats(po[0].get("ImageOrientationPatient"), 6) if po[0].get("ImageOrientationPatient") else ori
+            pm = item.get("PixelMeasuresSequence")
+            if pm and len(pm) and pm[0].get("PixelSpacing"):
+                ps = _floats(pm[0].get("PixelSpacing"), 2)
+    if ps is None:
+        ps = _floats(ds.get("ImagerPixelSpacing"), 2)
+    return pos, ori, (None if ps is None else (float(ps[0]), float(ps[1])))
+
+
+def frames_of(ds, path: str) -> list[Frame]:
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        return []
+    try:
+        n = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        n = 1
+    inst = ds.get("InstanceNumber")
+    try:
+        inst = int(inst) if inst is not None and str(inst) != "" else 0
+    except (TypeError, ValueError):
+        inst = 0
+    if n <= 1:
+        pos, ori, ps = _frame_attrs(ds, None)
+        return [Frame(ds, path, None, pos, ori, ps, inst)]
+    out = []
+    for k in range(n):
+        pos, ori, ps = _frame_attrs(ds, k)
+        out.append(Frame(ds, path, k, pos, ori, ps, inst))
+    return out
+
+
+def _group_key(fr: Frame) -> tuple:
+    ds = fr.ds
+    ori = None if fr.orientation is None else tuple(np.round(fr.orientation, 3))
+    return (
+        str(ds.get("SeriesInstanceUID", "")) or f"file:{fr.path}",
+        ori,
+        int(ds.get("Rows", 0) or 0),
+        int(ds.get("Columns", 0) or 0),
+        int(ds.get("SamplesPerPixel", 1) or 1),
+        None if fr.pixel_spacing is None else tuple(np.round(fr.pixel_spacing, 4)),
+    )
+
+
+def expand_dicomdir(path: Path) -> list[Path]:
+    """Files referenced by a DICOMDIR."""
+    import pydicom
+    from pydicom.fileset import FileSet
+
+    with reading(path, "DICOMDIR"):
+        ds = pydicom.dcmread(str(path))
+        fs = FileSet(ds)
+        files = [Path(inst.path) for inst in fs]
+    return [f for f in files if f.exists()]
+
+
+def collect_files(root: Path) -> list[Path]:
+    """All candidate DICOM files under a folder (recursive), following a DICOMDIR when there is one."""
+    dicomdir = next((root / n for n in ("DICOMDIR", "dicomdir") if (root / n).is_file()), None)
+    if dicomdir is not None:
+        files = expand_dicomdir(dicomdir)
+        if files:
+            return files
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or name.upper() == "DICOMDIR":
+                continue
+            if Path(name).suffix.lower() in _SKIP_EXTS and not name.lower().endswith(".dcm"):
+                continue
+            out.append(Path(dirpath) / name)
+    return out
+
+
+def scan_files(files: list[Path], origin: Path) -> tuple[list[SeriesGroup], list[str]]:
+    """Read each header once and group frames into series.  Returns (series, notes about skipped files)."""
+    groups: dict[tuple, SeriesGroup] = {}
+    notes: list[str] = []
+    skipped = 0
+    for f in files:
+        try:
+            if f.stat().st_size == 0:
+                skipped += 1
+                continue
+            magic = is_dicom_file(f)
+            if not magic and not (f.suffix.lower() == ".dcm" or _looks_like_raw_dicom(f)):
+                skipped += 1
+                continue
+            check_readable(f)
+            ds = read_header(f, force=not magic)
+        except Exception:  # noqa: BLE001 - a folder scan skips unreadable files and reports how many
+            skipped += 1
+            continue
+        for fr in frames_of(ds, str(f)):
+            key = _group_key(fr)
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = SeriesGroup(
+                    uid=key[0], key=key,
+                    description=str(ds.get("SeriesDescription", "") or ds.get("StudyDescription", "") or ""),
+                    modality=str(ds.get("Modality", "") or "OT"),
+                    rows=key[2], cols=key[3], samples=key[4],
+                )
+            g.frames.append(fr)
+    if skipped:
+        notes.append(f"{skipped} file(s) in {origin.name} were not readable DICOM images and were ignored.")
+    series = list(groups.values())
+    # Name the parts of a series that had to be split (mixed orientation or size).
+    by_uid: dict[str, list[SeriesGroup]] = {}
+    for g in series:
+        by_uid.setdefault(g.uid, []).append(g)
+    for uid, parts in by_uid.items():
+        if len(parts) > 1:
+            for i, g in enumerate(sorted(parts, key=lambda p: -len(p.frames)), start=1):
+                g.split_reason = f"part {i} of {len(parts)} (the series mixes orientations or image sizes)"
+                g.uid = f"{uid}#{i}"
+    series.sort(key=lambda g: (-len(g.frames), g.uid))
+    if not series:
+        raise EmptyInputError(
+            f"{origin}: no DICOM images were found here"
+            + (f" ({skipped} file(s) were not readable DICOM images)." if skipped else "."),
+            origin,
+        )
+    return series, notes
+
+
+def sort_frames(g: SeriesGroup) -> tuple[list[Frame], np.ndarray | None, list[str]]:
+    """Sort by ImagePositionPatient projected on the slice normal.  Returns (frames, positions along normal, notes)."""
+    notes: list[str] = []
+    frames = g.frames
+    have_geo = all(f.position is not None and f.orientation is not None for f in frames)
+    if not have_geo:
+        if len(frames) > 1:
+            notes.append("Slice positions are missing; slices are ordered by instance and frame number.")
+        frames = sorted(frames, key=lambda f: (f.instance, f.index or 0, f.path))
+        return frames, None, notes
+    n = slice_normal(frames[0].orientation[:3], frames[0].orientation[3:])
+    proj = np.array([float(np.dot(f.position, n)) for f in frames])
+    order = np.argsort(proj, kind="stable")
+    frames = [frames[i] for i in order]
+    proj = proj[order]
+    # Duplicate positions: several acquisitions / time points in one series.  Keep the first of each position.
+    if len(proj) > 1:
+        keep = np.concatenate([[True], np.diff(proj) > 1e-3])
+        if not keep.all():
+            dup = int((~keep).sum())
+            notes.append(
+                f"{dup} slice(s) share a position with another slice (several acquisitions or time points); "
+                "only the first at each position is shown."
+            )
+            frames = [f for f, k in zip(frames, keep) if k]
+            proj = proj[keep]
+    return frames, proj, notes
+
+
+def spacing_notes(proj: np.ndarray) -> tuple[float, list[str]]:
+    """Median slice spacing and warnings for non-uniform spacing and missing slices."""
+    d = np.diff(proj)
+    if d.size == 0:
+        return 0.0, []
+    med = float(np.median(d))
+    notes = []
+    gaps = d > 1.5 * med
+    if gaps.any():
+        missing = int(np.sum(np.round(d[gaps] / med) - 1))
+        first = int(np.argmax(gaps))
+        notes.append(
+            f"About {max(missing, 1)} slice(s) appear to be missing (a gap of {d[gaps].max():.2f} mm where "
+            f"{med:.2f} mm is usual, first after slice {first + 1}); distances across the gap are not true."
+        )
+    elif np.max(np.abs(d - med)) > max(0.01 * med, 1e-3):
+        notes.append(
+            f"Slice spacing is not uniform ({d.min():.3f} to {d.max():.3f} mm); the volume uses the median "
+            f"{med:.3f} mm, so distances along the slice axis are approximate."
+        )
+    return med, notes

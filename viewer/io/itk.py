@@ -1,0 +1,64 @@
+"""NRRD and MetaImage (MHA/MHD) through SimpleITK: what Slicer users hand around."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CorruptFileError, EmptyInputError
+from ..model.geometry import Geometry
+from ..model.study import Study
+from ._common import check_size, reading
+
+ITK_EXTS = {".nrrd", ".nhdr", ".mha", ".mhd"}
+
+
+def read_itk(path: Path) -> Study:
+    import SimpleITK as sitk
+
+    if path.stat().st_size == 0:
+        raise EmptyInputError(f"{path.name}: the file is empty (0 bytes).", path)
+    with reading(path, "image"):
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as e:
+            raise CorruptFileError(f"{path.name}: the header cannot be read; the file is damaged or not an image.", path) from e
+        size = reader.GetSize()
+        ncomp = reader.GetNumberOfComponents()
+        dim = reader.GetDimension()
+        if dim not in (2, 3):
+            raise CorruptFileError(f"{path.name}: {dim}-dimensional images are not supported (only 2D and 3D).", path)
+        pixel_type = sitk.GetPixelIDValueAsString(reader.GetPixelID())
+        itemsize = 8 if "64" in pixel_type or "double" in pixel_type else 4
+        check_size((*size, ncomp), np.dtype(f"u{min(itemsize, 8)}"), path)
+        img = reader.Execute()
+        arr = sitk.GetArrayFromImage(img)  # (z, y, x[, c]) already
+        spacing = list(img.GetSpacing())
+        origin = list(img.GetOrigin())
+        direction = np.array(img.GetDirection(), dtype=float).reshape(dim, dim)
+    if dim == 2:
+        arr = arr[None]
+        spacing = [*spacing, 1.0]
+        origin = [*origin, 0.0]
+        d3 = np.eye(3)
+        d3[:2, :2] = direction
+        direction = d3
+    if arr.ndim == 4 and arr.shape[3] == 1:
+        arr = arr[..., 0]
+    modality = "OT"
+    meta = {}
+    for key in ("Modality", "modality"):
+        if reader.HasMetaDataKey(key):
+            modality = reader.GetMetaData(key).strip() or modality
+    return Study(
+        voxels=np.ascontiguousarray(arr),
+        geometry=Geometry(origin, spacing, direction),
+        modality=modality,
+        description=path.name,
+        format="NRRD" if path.suffix.lower() in (".nrrd", ".nhdr") else "MetaImage",
+        source=[str(path)],
+        metadata=meta,
+    )

@@ -1,0 +1,1 @@
+"""viewer.training (see ../shared/DESIGN.md for what belongs here)."""
