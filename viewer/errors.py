@@ -64,3 +64,35 @@ class GeometryMismatchError(MedRouteError):
 
 class SaveError(MedRouteError):
     """A file could not be written."""
+
+
+class PluginError(MedRouteError):
+    """A task plugin is missing, damaged (bad manifest, wrong checksum) or cannot run."""
+
+
+class UnknownTaskError(PluginError):
+    """The user asked for a task that no installed plugin provides."""
+
+
+class NoSuitableModelError(MedRouteError):
+    """The router found no installed task model that fits this study."""
+
+
+class InferenceError(MedRouteError):
+    """The inference engine failed while segmenting a study."""
+
+
+class CancelledError(MedRouteError):
+    """The user cancelled a long-running operation."""
+
+
+class EditError(MedRouteError):
+    """An editing operation cannot be done as asked (no label on the slice, nothing to interpolate...)."""
+
+
+class EditConflictError(EditError):
+    """A model result would overwrite manual edits and the user has not chosen replace / fill empty / cancel."""
+
+
+class SessionError(MedRouteError):
+    """A session or recovery file cannot be read or does not belong to the study."""

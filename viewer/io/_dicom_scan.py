@@ -32,6 +32,7 @@ class Frame:
     orientation: np.ndarray | None
     pixel_spacing: tuple[float, float] | None
     instance: int
+    decode_sig: tuple = ()       # raw values of the attributes that decide pixel decoding (see decode_signature)
 
 
 @dataclass
@@ -71,12 +72,17 @@ def _looks_like_raw_dicom(path: Path) -> bool:
     return len(head) == 8 and head[:2] in (b"\x08\x00", b"\x00\x08") and head[2:4] in (b"\x05\x00", b"\x08\x00", b"\x16\x00", b"\x00\x05", b"\x00\x16", b"\x12\x00", b"\x00\x12", b"\x20\x00", b"\x01\x00")
 
 
-def read_header(path: Path, force: bool = False):
+# Below this many bytes in a folder, files are read whole in the scan (one open per file, pixels decoded from
+# memory later); above it pixel data is deferred and read per file when the chosen series is loaded.
+EAGER_FOLDER_BYTES = 1 << 30
+
+
+def read_header(path: Path, force: bool = False, defer: bool = True):
     import pydicom
 
     with reading(path, "DICOM file"):
         try:
-            return pydicom.dcmread(str(path), defer_size="4 KB", force=force)
+            return pydicom.dcmread(str(path), defer_size="4 KB" if defer else None, force=force)
         except pydicom.errors.InvalidDicomError as e:
             raise UnsupportedFormatError(f"{path.name}: this is not a DICOM file.", path) from e
 
@@ -89,11 +95,40 @@ def _floats(v, n):
     return a if a.size == n and np.all(np.isfinite(a)) else None
 
 
+_TAG_IPP, _TAG_IOP, _TAG_PS = 0x00200032, 0x00200037, 0x00280030
+
+
+def _ds_floats(ds, tag: int, n: int):
+    """A multi-valued DS attribute as floats, parsed straight from the raw bytes when still unconverted.
+
+    pydicom's DS conversion (validation, DSfloat objects) dominates folder scans; the raw text is plain ASCII
+    numbers separated by backslashes.  Anything unusual falls back to pydicom's own conversion.
+    """
+    try:
+        elem = ds.get_item(tag)
+    except (KeyError, TypeError):
+        return None
+    if elem is None:
+        return None
+    raw = getattr(elem, "value", None)
+    if isinstance(raw, (bytes, bytearray)) and getattr(elem, "VR", None) in ("DS", None):
+        try:
+            a = np.array(raw.decode("ascii").strip(" \x00").split("\\"), dtype=np.float64)
+            if a.size == n and np.all(np.isfinite(a)):
+                return a
+        except (ValueError, UnicodeDecodeError):
+            pass
+    try:
+        return _floats(ds[tag].value, n)
+    except Exception:  # noqa: BLE001 - malformed values mean "no geometry", reported later
+        return None
+
+
 def _frame_attrs(ds, k: int | None):
     """Position, orientation and pixel spacing for a frame (functional groups for enhanced multi-frame)."""
-    pos = _floats(ds.get("ImagePositionPatient"), 3)
-    ori = _floats(ds.get("ImageOrientationPatient"), 6)
-    ps = _floats(ds.get("PixelSpacing"), 2)
+    pos = _ds_floats(ds, _TAG_IPP, 3)
+    ori = _ds_floats(ds, _TAG_IOP, 6)
+    ps = _ds_floats(ds, _TAG_PS, 2)
     if k is not None:
         for seq_name, idx in (("SharedFunctionalGroupsSequence", 0), ("PerFrameFunctionalGroupsSequence", k)):
             seq = ds.get(seq_name)
@@ -126,27 +161,62 @@ def frames_of(ds, path: str) -> list[Frame]:
         inst = int(inst) if inst is not None and str(inst) != "" else 0
     except (TypeError, ValueError):
         inst = 0
+    sig = decode_signature(ds)  # before anything converts these elements, so all frames compare raw to raw
     if n <= 1:
         pos, ori, ps = _frame_attrs(ds, None)
-        return [Frame(ds, path, None, pos, ori, ps, inst)]
+        return [Frame(ds, path, None, pos, ori, ps, inst, sig)]
     out = []
     for k in range(n):
         pos, ori, ps = _frame_attrs(ds, k)
-        out.append(Frame(ds, path, k, pos, ori, ps, inst))
+        out.append(Frame(ds, path, k, pos, ori, ps, inst, sig))
     return out
 
 
+# Attributes that decide how pixel bytes are decoded; frames whose raw values match reuse one decoding plan.
+_DECODE_TAGS = (0x00280002, 0x00280004, 0x00280008, 0x00280010, 0x00280011, 0x00280100, 0x00280101, 0x00280103)
+
+
+def decode_signature(ds) -> tuple:
+    meta = getattr(ds, "file_meta", None)
+    ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    return (ts, *(raw_value(ds, t) for t in _DECODE_TAGS))
+
+
+def raw_value(ds, tag: int):
+    """An element's value as stored (raw bytes when pydicom has not converted it yet): cheap and hashable."""
+    try:
+        elem = ds.get_item(tag)
+    except (KeyError, TypeError):
+        return None
+    if elem is None:
+        return None
+    v = elem.value
+    if isinstance(v, (bytes, bytearray, str, int, float)) or v is None:
+        return bytes(v) if isinstance(v, bytearray) else v
+    return str(v)
+
+
+_TAG_SERIES_UID, _TAG_ROWS, _TAG_COLS, _TAG_SPP = 0x0020000E, 0x00280010, 0x00280011, 0x00280002
+
+
 def _group_key(fr: Frame) -> tuple:
+    """Frames with equal keys stack into one volume.  Raw values avoid converting every header."""
     ds = fr.ds
     ori = None if fr.orientation is None else tuple(np.round(fr.orientation, 3))
     return (
-        str(ds.get("SeriesInstanceUID", "")) or f"file:{fr.path}",
+        raw_value(ds, _TAG_SERIES_UID) or f"file:{fr.path}",
         ori,
-        int(ds.get("Rows", 0) or 0),
-        int(ds.get("Columns", 0) or 0),
-        int(ds.get("SamplesPerPixel", 1) or 1),
+        raw_value(ds, _TAG_ROWS),
+        raw_value(ds, _TAG_COLS),
+        raw_value(ds, _TAG_SPP),
         None if fr.pixel_spacing is None else tuple(np.round(fr.pixel_spacing, 4)),
     )
+
+
+def _uid_text(v) -> str:
+    if isinstance(v, bytes):
+        return v.decode("ascii", "replace").strip(" \x00")
+    return str(v or "")
 
 
 def expand_dicomdir(path: Path) -> list[Path]:
@@ -185,9 +255,16 @@ def scan_files(files: list[Path], origin: Path) -> tuple[list[SeriesGroup], list
     groups: dict[tuple, SeriesGroup] = {}
     notes: list[str] = []
     skipped = 0
+    sizes = {}
     for f in files:
         try:
-            if f.stat().st_size == 0:
+            sizes[f] = f.stat().st_size
+        except OSError:
+            sizes[f] = 0
+    defer = sum(sizes.values()) > EAGER_FOLDER_BYTES
+    for f in files:
+        try:
+            if sizes[f] == 0:
                 skipped += 1
                 continue
             magic = is_dicom_file(f)
@@ -195,7 +272,7 @@ def scan_files(files: list[Path], origin: Path) -> tuple[list[SeriesGroup], list
                 skipped += 1
                 continue
             check_readable(f)
-            ds = read_header(f, force=not magic)
+            ds = read_header(f, force=not magic, defer=defer)
         except Exception:  # noqa: BLE001 - a folder scan skips unreadable files and reports how many
             skipped += 1
             continue
@@ -204,10 +281,11 @@ def scan_files(files: list[Path], origin: Path) -> tuple[list[SeriesGroup], list
             g = groups.get(key)
             if g is None:
                 g = groups[key] = SeriesGroup(
-                    uid=key[0], key=key,
+                    uid=_uid_text(key[0]), key=key,
                     description=str(ds.get("SeriesDescription", "") or ds.get("StudyDescription", "") or ""),
                     modality=str(ds.get("Modality", "") or "OT"),
-                    rows=key[2], cols=key[3], samples=key[4],
+                    rows=int(ds.get("Rows", 0) or 0), cols=int(ds.get("Columns", 0) or 0),
+                    samples=int(ds.get("SamplesPerPixel", 1) or 1),
                 )
             g.frames.append(fr)
     if skipped:

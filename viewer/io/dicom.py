@@ -104,34 +104,45 @@ def _rescale(ds, k: int | None) -> tuple[float, float]:
 _NATIVE_LE = {"1.2.840.10008.1.2.1", "1.2.840.10008.1.2"}  # Explicit / Implicit VR Little Endian
 
 
-def _fast_native(ds) -> np.ndarray | None:
-    """Uncompressed single-frame grey pixels straight from the buffer (what pixel_array returns, without its checks).
+def _native_plan(ds) -> tuple[np.dtype, int, int] | None:
+    """(dtype, rows, cols) when uncompressed single-frame grey pixels can be taken straight from the buffer.
 
-    Only for the plain case: little-endian, 8/16/32 bits allocated, no sign-extension needed.  Everything else goes
+    This is what pixel_array returns, without its per-file checks; None means "use pydicom's pixel_array".
+
+    Only for the plain case: little-endian, 8/16/32 bits allocated, unsigned or signed with BitsStored ==
+    BitsAllocated (no sign extension needed); pydicom does not mask unused high bits of unsigned data either.  Everything else goes
     through pydicom's pixel_array.
     """
     meta = getattr(ds, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if str(ds.get("PhotometricInterpretation", "")) not in ("MONOCHROME1", "MONOCHROME2"):
+        return None
     if ts not in _NATIVE_LE or int(ds.get("SamplesPerPixel", 1) or 1) != 1 or int(ds.get("NumberOfFrames", 1) or 1) != 1:
         return None
     ba, bs = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("BitsStored", 0) or 0)
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    if ba not in (8, 16, 32) or bs != ba or "PixelData" not in ds:
+    if ba not in (8, 16, 32) or bs > ba or (signed and bs != ba) or "PixelData" not in ds:
         return None
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{ba // 8}")
+    return np.dtype(f"<{'i' if signed else 'u'}{ba // 8}"), int(ds.Rows), int(ds.Columns)
+
+
+def _from_buffer(ds, plan) -> np.ndarray | None:
+    dtype, rows, cols = plan
     buf = ds.PixelData
-    n = rows * cols * dtype.itemsize
-    if not isinstance(buf, (bytes, bytearray)) or len(buf) < n:
+    if not isinstance(buf, (bytes, bytearray)) or len(buf) < rows * cols * dtype.itemsize:
         return None
     return np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
 
 
-def _decode(ds, path: str) -> np.ndarray:
-    """Decoded pixels of one dataset (pydicom's pixel_array: colour converted to RGB)."""
-    fast = _fast_native(ds)
-    if fast is not None:
-        return fast
+def _decode(ds, path: str, plan=None) -> np.ndarray:
+    """Decoded pixels of one dataset (pydicom's pixel_array: colour converted to RGB).
+
+    ``plan`` is a native-buffer plan (from :func:`_native_plan`) known to hold for this dataset.
+    """
+    if plan is not None:
+        fast = _from_buffer(ds, plan)
+        if fast is not None:
+            return fast
     try:
         arr = ds.pixel_array
     except NotImplementedError as e:
@@ -143,10 +154,15 @@ def _decode(ds, path: str) -> np.ndarray:
             path,
         ) from e
     except (RuntimeError, ValueError) as e:
-        msg = str(e)
-        if "plugin" in msg.lower() and ("no " in msg.lower() or "not" in msg.lower()) and "decod" in msg.lower():
+        msg = str(e).lower()
+        if "plugin" in msg and "decod" in msg:
+            ts = getattr(getattr(ds, "file_meta", None), "get", lambda *_: None)("TransferSyntaxUID")
+            bits = ds.get("BitsStored")
             raise MissingDecoderError(
-                f"{Path(path).name}: no installed decoder can read this compressed image ({msg.splitlines()[0][:160]}).", path
+                f"{Path(path).name}: the images are compressed as '{getattr(ts, 'name', ts)}'"
+                + (f" with {bits}-bit samples" if bits else "")
+                + ", which none of the installed decoders can read; ask for an uncompressed or JPEG 2000 export.",
+                path,
             ) from e
         raise
     pi = str(ds.get("PhotometricInterpretation", ""))
@@ -200,7 +216,8 @@ def load_series(g: scan_mod.SeriesGroup, origin: Path, all_groups: list[scan_mod
     rows, cols, samples = g.rows, g.cols, g.samples
     if rows <= 0 or cols <= 0:
         raise CorruptFileError(f"{Path(first.path).name}: the header gives an image size of {rows} x {cols}.", first.path)
-    shape = (len(frames), rows, cols) + ((3,) if samples > 1 else ())
+    colour = samples > 1 or str(ds0.get("PhotometricInterpretation", "")) == "PALETTE COLOR"
+    shape = (len(frames), rows, cols) + ((3,) if colour else ())
     bits = int(ds0.get("BitsAllocated", 16) or 16)
     check_size(shape, np.dtype(f"u{max(1, min(bits, 64) // 8)}") if bits in (8, 16, 32, 64) else np.uint16, first.path)
 
@@ -208,14 +225,16 @@ def load_series(g: scan_mod.SeriesGroup, origin: Path, all_groups: list[scan_mod
     lut = any("ModalityLUTSequence" in f.ds for f in frames)
     out = None
     cache_path, cache_arr = None, None
+    sig0, plan0 = first.decode_sig, _native_plan(ds0)
     for z, fr in enumerate(frames):
         with reading(fr.path, "DICOM image"):
             if fr.index is None:
-                arr = _decode(fr.ds, fr.path)
+                same = fr.ds is ds0 or fr.decode_sig == sig0
+                arr = _decode(fr.ds, fr.path, plan0 if same else _native_plan(fr.ds))
             else:
                 if cache_path != fr.path:
                     cache_path, cache_arr = fr.path, _decode(fr.ds, fr.path)
-                    if cache_arr.ndim == (2 if samples == 1 else 3):
+                    if cache_arr.ndim == (3 if colour else 2):
                         cache_arr = cache_arr[None]
                 arr = cache_arr[fr.index]
             if arr.shape[:2] != (rows, cols):
