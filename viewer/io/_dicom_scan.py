@@ -169,6 +169,23 @@ def frames_of(ds, path: str) -> list[Frame]:
     for k in range(n):
         pos, ori, ps = _frame_attrs(ds, k)
         out.append(Frame(ds, path, k, pos, ori, ps, inst, sig))
+    positions = [f.position for f in out]
+    if all(p is not None for p in positions) and all(np.allclose(p, positions[0]) for p in positions):
+        # One position for every frame: an RT dose grid (GridFrameOffsetVector gives each frame's offset along the
+        # normal), or frames that are not spatially distinct (cine, time) and keep their order.
+        offsets = ds.get("GridFrameOffsetVector")
+        ori = out[0].orientation
+        try:
+            offsets = [float(v) for v in offsets] if offsets is not None else None
+        except (TypeError, ValueError):
+            offsets = None
+        if offsets is not None and len(offsets) == n and ori is not None:
+            normal = slice_normal(ori[:3], ori[3:])
+            for f, off in zip(out, offsets):
+                f.position = positions[0] + off * normal
+        else:
+            for f in out:
+                f.position = None
     return out
 
 
