@@ -1,0 +1,134 @@
+"""Editing in the real main window: qtbot strokes on a real study, shortcuts, undo, cursor, dialogs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtWidgets
+from tests.ui.ui_helpers import HIPPO_IMG, HIPPO_LAB, click, drag, widget_pos
+
+from viewer.editing import REPLACE
+
+
+@pytest.fixture
+def hippo(window, shared_data):
+    window.open_path(shared_data.joinpath(*HIPPO_IMG), blocking=True)
+    QtWidgets.QApplication.processEvents()
+    return window
+
+
+def _center_voxel(view, drow=0, dcol=0):
+    m = view.mapping
+    return m.from_screen(m.n_rows // 2 + drow, m.n_cols // 2 + dcol, view.slice_index)
+
+
+def test_brush_stroke_with_mouse_paints_and_undo_restores(hippo, qtbot):
+    win = hippo
+    assert win.labelmap is None  # editing starts lazily on an empty label map
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_B)
+    assert win.editing.tool_name == "brush"
+    view = win.grid.views["axial"]
+    a, b = _center_voxel(view, -8, -8), _center_voxel(view, 8, 8)
+    drag(view, widget_pos(view, a), widget_pos(view, b), steps=3)  # few, far-apart events
+    data = win.labelmap.data
+    assert data[a] == 1 and data[b] == 1
+    m = view.mapping
+    for k in range(-8, 9):  # the diagonal between the two ends has no gap
+        assert data[m.from_screen(m.n_rows // 2 + k, m.n_cols // 2 + k, view.slice_index)] == 1
+    assert set(np.nonzero(data.any(axis=tuple(i for i in range(3) if i != m.normal_axis)))[0]) == {view.slice_index}
+    h = win.editing.session.history
+    assert len(h.undo_stack) == 1 and h.undo_name() == f"Brush, label 1, slice {view.slice_index + 1}"
+    assert win.state.cursor != a  # painting did not move the crosshair
+    # the overlay on show matches the data (dirty-rectangle refresh) in every plane
+    for v in win.grid.views.values():
+        if v.labels is not None and v.overlay_item.image is not None:
+            assert np.array_equal(v.overlay_item.image, v.mapping.slice_view(data, v.slice_index))
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Z, QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert not data.any()
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_Z,
+                   QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier)
+    assert data[a] == 1
+
+
+def test_label_keys_brush_size_and_cursor(hippo, qtbot):
+    win = hippo
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_B)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_3)
+    ed = win.editing.editor
+    assert ed.options.active_label == 3 and 3 in win.labelmap.table
+    size = ed.options.brush_mm
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_BracketRight)
+    assert ed.options.brush_mm > size
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_BracketLeft)
+    assert ed.options.brush_mm < size
+    view = win.grid.views["axial"]
+    v = _center_voxel(view)
+    click(view, widget_pos(view, v))
+    assert win.labelmap.data[v] == 3
+    cur = win.editing.cursors["axial"]
+    assert cur.isVisible() and cur.rect().width() == pytest.approx(ed.options.brush_mm)  # true size in mm
+    for key, name in ((QtCore.Qt.Key.Key_E, "eraser"), (QtCore.Qt.Key.Key_F, "fill"),
+                      (QtCore.Qt.Key.Key_T, "threshold"), (QtCore.Qt.Key.Key_P, "polygon"),
+                      (QtCore.Qt.Key.Key_Escape, "navigate")):
+        qtbot.keyClick(win, key)
+        assert win.editing.tool_name == name
+
+
+def test_eraser_and_fill_with_mouse(hippo, qtbot, shared_data):
+    win = hippo
+    win.load_labels(shared_data.joinpath(*HIPPO_LAB))
+    view = win.grid.views["axial"]
+    data = win.labelmap.data
+    win.state.set_cursor(tuple(int(c[len(c) // 2]) for c in np.nonzero(data == 1)))  # a slice with label 1
+    m = view.mapping
+    sl = m.slice_view(data, view.slice_index)
+    rows, cols = np.nonzero(sl == 1)
+    assert rows.size
+    target = m.from_screen(int(rows[len(rows) // 2]), int(cols[len(cols) // 2]), view.slice_index)
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_E)
+    win.editing.editor.set_option(brush_mm=1.0)
+    click(view, widget_pos(view, target))
+    assert data[target] == 0
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_F)
+    win.editing.editor.set_option(active_label=4, fill_tolerance=1e9)  # whole connected slice
+    click(view, widget_pos(view, target))
+    assert (m.slice_view(data, view.slice_index) == 4).all()
+    assert win.editing.session.history.undo_name().startswith("Fill, label 4")
+
+
+def test_model_result_dialog_choice_and_menus(hippo, qtbot):
+    win = hippo
+    ctl = win.editing
+    ctl.ensure_session()
+    view = win.grid.views["axial"]
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_B)
+    click(view, widget_pos(view, _center_voxel(view)))
+    model = np.zeros(win.study.shape, np.uint8)
+    model[:, :5, :5] = 2
+    asked = []
+    assert ctl.apply_model_result(model, {"plugin": "hippo", "version": "2"}, ask=lambda w: asked.append(1) or "cancel") is None
+    assert asked and not (win.labelmap.data == 2).any()
+    ctl.apply_model_result(model, {"plugin": "hippo", "version": "2"}, ask=lambda w: REPLACE)
+    assert np.array_equal(win.labelmap.data, model)
+    names = [a.text().replace("&", "") for a in win.menuBar().actions()]
+    assert "Edit" in names and names.index("Edit") < names.index("Help")
+    from viewer.ui.shortcuts_dialog import SHORTCUTS, ShortcutsDialog
+
+    dlg = ShortcutsDialog(win)
+    assert dlg.table.rowCount() == len(SHORTCUTS) and any(k == "B" for k, _ in SHORTCUTS)
+
+
+def test_session_save_and_recovery_offer(hippo, qtbot, tmp_path):
+    win = hippo
+    view = win.grid.views["axial"]
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_B)
+    click(view, widget_pos(view, _center_voxel(view)))
+    saved = win.labelmap.data.copy()
+    assert win.editing.save_session(tmp_path / "s.mrsession")
+    win.editing.autosaver.background = False
+    win.editing.autosaver.save_now()
+    win.set_labelmap(None)
+    assert win.editing.offer_recovery(ask=lambda *_: True)
+    assert np.array_equal(win.labelmap.data, saved)
+    assert win.editing.session.provenance.source(int(np.nonzero(saved.any(axis=(1, 2)))[0][0])) == "hand"

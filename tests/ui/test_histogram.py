@@ -1,0 +1,50 @@
+"""pyqtgraph's HistogramLUTItem and levels path (PySide6 6.12.0 aborted here with none_dealloc)."""
+
+from __future__ import annotations
+
+import numpy as np
+from tests.ui.ui_helpers import SAG, grab_view, to_array
+
+
+def test_histogram_lut_item_levels_path_renders(app, qtbot):
+    import pyqtgraph as pg
+
+    rng = np.random.default_rng(0)
+    data = rng.normal(300, 80, (256, 256)).astype(np.int16)
+    img = pg.ImageItem(axisOrder="row-major")
+    img.setImage(data, autoLevels=False, levels=(100, 500))
+    w = pg.HistogramLUTWidget(image=img)
+    qtbot.addWidget(w)
+    w.resize(200, 400)
+    w.show()
+    qtbot.waitExposed(w)
+    for _ in range(5):  # repeated level changes and histogram refreshes
+        w.item.setLevels(150, 450)
+        img.setImage(data + 10, autoLevels=True)
+        w.item.imageChanged(autoLevel=True)
+        app.processEvents()
+    lo, hi = w.item.getLevels()
+    assert lo < hi
+    assert img.getLevels() is not None
+    shot = to_array(w.grab().toImage())
+    assert shot.std() > 5
+    x, y = w.item.plot.getData()
+    assert x is not None and len(x) > 10
+
+
+def test_histogram_region_drives_views(window, shared_data):
+    window.open_path(shared_data.joinpath(*SAG), blocking=True)
+    hist = window.wl_panel.histogram
+    hist.show()
+    before = grab_view(window.grid.views["axial"])
+    hist.item.setLevels(50, 200)  # as when dragging the region
+    hist.item.region.sigRegionChangeFinished.emit(hist.item.region)
+    assert window.state.levels == (50.0, 200.0)
+    assert window.grid.windowing.levels == (50.0, 200.0)
+    after = grab_view(window.grid.views["axial"])
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 2
+    assert to_array(hist.grab().toImage()).std() > 5
+    window.wl_panel.apply_preset_named("Auto")
+    assert window.state.levels != (50.0, 200.0)
+    window.wl_panel.apply_preset_named("Bone")
+    assert window.state.window == (1800.0, 400.0)

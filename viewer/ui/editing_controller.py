@@ -1,0 +1,368 @@
+"""Glue between the main window and the Qt-free editing core.
+
+Owns the :class:`~viewer.editing.Session` of the open study, the active tool, the autosave timer, the editing
+actions and shortcuts, the tool bar and the tool panel dock.  Left-button events on a slice view go to the active
+painting tool as neutral :class:`~viewer.editing.PointerEvent` (an event filter on each view's viewport, so the
+views themselves know nothing about editing); with no tool (Navigate) they move the crosshair as before.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..editing import Autosaver, PointerEvent, Session, apply_model_result, find_recovery, make_tool
+from ..editing.model_result import CANCEL, needs_choice
+from ..errors import MedRouteError
+from ..model.labels import LabelMap
+from .brush_cursor import BrushCursor
+from .edit_toolbar import EditToolBar
+from .editing_prompts import ask_model_mode, ask_recover
+from .shortcuts_dialog import ShortcutsDialog
+from .tool_panel import ToolPanel
+
+_T = QtCore.QEvent.Type
+_MODS = {QtCore.Qt.KeyboardModifier.ShiftModifier: "shift", QtCore.Qt.KeyboardModifier.ControlModifier: "ctrl",
+         QtCore.Qt.KeyboardModifier.AltModifier: "alt"}
+TOOL_KEYS = {"navigate": "N", "brush": "B", "eraser": "E", "fill": "F", "threshold": "T", "polygon": "P",
+             "picker": "K"}
+
+
+def autosave_interval_s() -> float:
+    try:
+        return max(0.2, float(os.environ.get("MEDROUTE_AUTOSAVE_S", "5")))
+    except ValueError:
+        return 5.0
+
+
+def view_voxel(view, widget_pos) -> tuple[tuple[float, float, float], QtCore.QPointF] | None:
+    """Continuous voxel (z, y, x) (whole numbers = centres) and view position (mm) under a viewport pixel."""
+    m = view.mapping
+    if m is None:
+        return None
+    p = view.vb.mapSceneToView(view.graphics.mapToScene(widget_pos.toPoint()))
+    colf = p.x() / m.col_spacing - 0.5
+    rowf = p.y() / m.row_spacing - 0.5
+    v = [0.0, 0.0, 0.0]
+    v[m.row_axis] = (m.n_rows - 1 - rowf) if m.row_flip else rowf
+    v[m.col_axis] = (m.n_cols - 1 - colf) if m.col_flip else colf
+    v[m.normal_axis] = float(view.slice_index)
+    return tuple(v), p  # type: ignore[return-value]
+
+
+class EditingController(QtCore.QObject):
+    sigSessionChanged = QtCore.Signal(object)  # Session or None
+    sigToolChanged = QtCore.Signal(str)
+
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.session: Session | None = None
+        self.tool = None
+        self.tool_name = "navigate"
+        self.autosaver: Autosaver | None = None
+        self.session_path: str | None = None
+        self._saved_revision = None
+        self._painting = None  # view being painted on
+        self._pending: Session | None = None  # a loaded session whose label map is about to be shown
+        self.cursors = {}
+        for plane, view in win.grid.views.items():
+            view.graphics.viewport().installEventFilter(self)
+            view.graphics.viewport().setMouseTracking(True)
+            c = BrushCursor()
+            view.vb.addItem(c, ignoreBounds=True)
+            self.cursors[plane] = c
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self._autosave_tick)
+        self.actions: dict[str, QtGui.QAction] = {}
+        self._build_menu()
+        self.toolbar = EditToolBar(self)
+        win.addToolBar(self.toolbar)
+        self.panel = ToolPanel(self)
+        scroll = QtWidgets.QScrollArea()  # the panel is tall: never let it force the window taller
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.dock = win._dock("Editing", scroll, "editing")
+        win.sigStudyLoaded.connect(self._on_study_loaded)
+
+    # --- session lifecycle ----------------------------------------------------------------------------------
+    def _on_study_loaded(self, study) -> None:
+        if self.win.labelmap is None:
+            self.attach(None)  # a new study without labels: the old session is gone
+
+    def ensure_session(self) -> Session | None:
+        """Editing starts on an empty label map when the study has none yet."""
+        if self.session is None and self.win.study is not None:
+            self.win.set_labelmap(LabelMap.empty_like(self.win.study))
+        return self.session
+
+    def attach(self, labelmap, session: Session | None = None) -> None:
+        """Called by the main window whenever its label map changes (study opened, labels loaded, model)."""
+        self._finish_stroke()
+        if labelmap is None or self.win.study is None:
+            self.session = None
+        elif session is not None and session.labelmap is labelmap:
+            self.session = session
+        elif self._pending is not None and self._pending.labelmap is labelmap:
+            self.session = self._pending
+        elif self.session is None or self.session.labelmap is not labelmap:
+            self.session = Session(self.win.study, labelmap, self.win.state)
+        if self.session is not None:
+            self.session.history.changed.connect(lambda: self._update_actions())
+            self.autosaver = Autosaver(self.session, interval_s=autosave_interval_s())
+            self._saved_revision = self.session.revision
+            self.timer.start(int(self.autosaver.tick_interval_s * 1000))
+        else:
+            self.autosaver = None
+            self.timer.stop()
+        self.set_tool(self.tool_name)
+        self._update_actions()
+        self.sigSessionChanged.emit(self.session)
+
+    @property
+    def editor(self):
+        s = self.ensure_session()
+        return None if s is None else s.editor
+
+    def _autosave_tick(self) -> None:
+        if self.autosaver is not None:
+            self.autosaver.tick()
+
+    def shutdown(self) -> None:
+        """Window closing: unsaved edits stay in the recovery file (offered at next start); else remove it."""
+        self.timer.stop()
+        a = self.autosaver
+        if a is None:
+            return
+        if self.session is not None and self.session.revision != self._saved_revision:
+            a.wait()
+            a.background = False
+            a.save_now()
+        else:
+            a.discard()
+
+    def offer_recovery(self, ask=ask_recover) -> bool:
+        """At start: if a recovery file exists, ask and reopen the study with the autosaved labels."""
+        meta = find_recovery()
+        if meta is None or not ask(self.win, meta):
+            if meta is not None:
+                os.unlink(meta["recovery_path"])
+            return False
+        return self.open_session(meta["recovery_path"])
+
+    def open_session(self, path) -> bool:
+        try:
+            from ..editing.session import read_session_meta
+
+            ref = read_session_meta(path)["study"]
+            if self.win.study is None or list(self.win.study.shape) != list(ref["shape"]) or \
+                    str(self.win.study.source[:1]) != str([ref["path"]][:1]):
+                self.win.open_path(ref["path"], series=ref.get("series_uid") or None, blocking=True)
+            s = Session.load(path, study=self.win.study)
+        except MedRouteError as e:
+            self.win.show_error("Cannot open the session", str(e))
+            return False
+        self.win.state.set_layout(s.view_state.layout)
+        self._attach_session(s)
+        self.win.state.set_cursor(s.view_state.cursor)
+        self.session_path = str(path)
+        return True
+
+    def _attach_session(self, s: Session) -> None:
+        s.view_state = self.win.state
+        self._pending = s
+        try:
+            self.win.set_labelmap(s.labelmap)  # calls attach(), which picks up self._pending
+        finally:
+            self._pending = None
+
+    def save_session(self, path=None) -> bool:
+        if self.session is None:
+            return False
+        if path is None:
+            start = self.session_path or str(QtCore.QDir.homePath() + f"/{self.win.study.name}.mrsession")
+            path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Save session", start,
+                                                            "MedRoute session (*.mrsession)")
+            if not path:
+                return False
+        try:
+            self.session.save(path)
+        except MedRouteError as e:
+            self.win.show_error("Cannot save the session", str(e))
+            return False
+        self.session_path = str(path)
+        self._saved_revision = self.session.revision
+        self.win.statusBar().showMessage(f"Session saved to {path}", 4000)
+        return True
+
+    def apply_model_result(self, labels, provenance, names=None, ask=ask_model_mode):
+        """For the Segment action: apply a model result as one undoable step, asking before touching edits."""
+        if self.session is None:
+            return None
+        mode = None
+        if needs_choice(self.session):
+            mode = ask(self.win)
+            if mode == CANCEL:
+                return None
+        return apply_model_result(self.session, labels, provenance, mode, names=names)
+
+    # --- tools ----------------------------------------------------------------------------------------------
+    def set_tool(self, name: str) -> None:
+        self._finish_stroke()
+        self.tool_name = name
+        ed = None if self.session is None else self.session.editor
+        self.tool = None if name == "navigate" else make_tool(name, ed) if ed is not None else None
+        a = self.actions.get(f"tool_{name}")
+        if a is not None and not a.isChecked():
+            a.setChecked(True)
+        for c in self.cursors.values():
+            c.setVisible(False)
+        self.sigToolChanged.emit(name)
+
+    def _finish_stroke(self) -> None:
+        if self._painting is not None and self.tool is not None:
+            self.tool.cancel()
+        self._painting = None
+
+    def change_brush(self, factor: float) -> None:
+        if self.editor is not None:
+            self.editor.set_option(brush_mm=round(self.editor.options.brush_mm * factor, 2))
+            for c in self.cursors.values():
+                c.set_diameter(self.editor.options.brush_mm)
+
+    def set_active_label(self, value: int) -> None:
+        if self.editor is not None:
+            self.editor.set_option(active_label=value)
+
+    def undo(self) -> None:
+        if self.session is not None:
+            self._finish_stroke()
+            self.session.editor.undo()
+
+    def redo(self) -> None:
+        if self.session is not None:
+            self.session.editor.redo()
+
+    def run(self, fn, *args, **kw):
+        """Run an editing operation, turning typed errors into a message."""
+        if self.editor is None:
+            return None
+        try:
+            return fn(self.editor, *args, **kw)
+        except MedRouteError as e:
+            self.win.show_error("Cannot do that", str(e))
+            return None
+
+    # --- mouse routing --------------------------------------------------------------------------------------
+    def _view_of(self, obj):
+        for plane, v in self.win.grid.views.items():
+            if v.graphics.viewport() is obj:
+                return plane, v
+        return None, None
+
+    def eventFilter(self, obj, ev):
+        t = ev.type()
+        if t not in (_T.MouseButtonPress, _T.MouseMove, _T.MouseButtonRelease, _T.MouseButtonDblClick, _T.Leave):
+            return False
+        plane, view = self._view_of(obj)
+        if view is None or self.tool_name == "navigate" or self.win.study is None:
+            return False
+        if self.tool is None:
+            self.ensure_session()  # creates the session (and the tool) on an empty label map
+            if self.tool is None:
+                return False
+        cur = self.cursors[plane]
+        if t == _T.Leave:
+            cur.setVisible(False)
+            return False
+        got = view_voxel(view, ev.position())
+        if got is None:
+            return False
+        voxel, vpos = got
+        if self.tool_name in ("brush", "eraser", "threshold"):
+            cur.set_diameter(self.editor.options.brush_mm)
+            cur.move_to(vpos)
+            cur.setVisible(True)
+        mods = frozenset(n for k, n in _MODS.items() if ev.modifiers() & k)
+        left = QtCore.Qt.MouseButton.LeftButton
+        axis = view.mapping.normal_axis
+        if t == _T.MouseButtonPress and ev.button() == left:
+            self.win.grid.set_active(plane)
+            self._painting = view
+            self.tool.handle(PointerEvent("press", voxel, axis, mods))
+            return True
+        if t == _T.MouseButtonDblClick and ev.button() == left:
+            self.tool.handle(PointerEvent("double", voxel, axis, mods))
+            return True
+        if t == _T.MouseMove and self._painting is view and ev.buttons() & left:
+            self.tool.handle(PointerEvent("move", voxel, axis, mods))
+            return True
+        if t == _T.MouseButtonRelease and ev.button() == left and self._painting is view:
+            self._painting = None
+            self.tool.handle(PointerEvent("release", voxel, axis, mods))
+            return True
+        return False
+
+    # --- actions, menus, shortcuts --------------------------------------------------------------------------
+    def _act(self, key, text, slot, shortcut=None, checkable=False):
+        a = QtGui.QAction(text, self.win)
+        if shortcut:
+            a.setShortcuts([QtGui.QKeySequence(s) for s in ([shortcut] if isinstance(shortcut, str) else shortcut)])
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        self.win.addAction(a)  # shortcuts work wherever the focus is in the window
+        self.actions[key] = a
+        return a
+
+    def _build_menu(self) -> None:
+        from ..editing import interpolate_label
+
+        win = self.win
+        group = QtGui.QActionGroup(win)
+        titles = {"navigate": "Navigate", "brush": "Brush", "eraser": "Eraser", "fill": "Fill",
+                  "threshold": "Threshold paint", "polygon": "Polygon / lasso", "picker": "Pick label"}
+        for name, title in titles.items():
+            keys = [TOOL_KEYS[name]] + (["Esc"] if name == "navigate" else [])
+            a = self._act(f"tool_{name}", title, lambda _=False, n=name: self.set_tool(n), keys, True)
+            group.addAction(a)
+        self.actions["tool_navigate"].setChecked(True)
+        self._act("undo", "&Undo", self.undo, "Ctrl+Z")
+        self._act("redo", "&Redo", self.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
+        self._act("smaller", "Brush smaller", lambda: self.change_brush(1 / 1.25), "[")
+        self._act("larger", "Brush larger", lambda: self.change_brush(1.25), "]")
+        for n in range(1, 10):
+            self._act(f"label_{n}", f"Active label {n}", lambda _=False, n=n: self.set_active_label(n), str(n))
+        self._act("interpolate", "&Interpolate between edited slices",
+                  lambda: self.run(lambda ed: interpolate_label(ed, ed.options.active_label)), "Ctrl+I")
+        self._act("save_session", "Save &session...", lambda: self.save_session(), "Ctrl+S")
+        self._act("open_session", "Open sess&ion...", self._open_session_dialog, "Ctrl+Shift+L")
+        self._act("shortcuts", "&Shortcuts...", lambda: ShortcutsDialog(win).exec(), "F1")
+        mb = win.menuBar()
+        help_menu = next((a for a in mb.actions() if a.text().replace("&", "") == "Help"), None)
+        m = QtWidgets.QMenu("&Edit", win)
+        mb.insertMenu(help_menu, m) if help_menu is not None else mb.addMenu(m)
+        for k in ("undo", "redo", None, *[f"tool_{n}" for n in titles], None, "smaller", "larger", "interpolate"):
+            m.addSeparator() if k is None else m.addAction(self.actions[k])
+        file_menu = mb.actions()[0].menu()
+        quit_a = next((a for a in file_menu.actions() if a.text().replace("&", "") == "Quit"), None)
+        for k in ("open_session", "save_session"):
+            file_menu.insertAction(quit_a, self.actions[k])
+        if help_menu is not None:
+            help_menu.menu().addAction(self.actions["shortcuts"])
+        self.edit_menu = m
+
+    def _open_session_dialog(self) -> None:
+        p, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open session", QtCore.QDir.homePath(),
+                                                     "MedRoute session (*.mrsession)")
+        if p:
+            self.open_session(p)
+
+    def _update_actions(self) -> None:
+        h = None if self.session is None else self.session.history
+        u, r = self.actions["undo"], self.actions["redo"]
+        u.setEnabled(bool(h and h.can_undo()))
+        r.setEnabled(bool(h and h.can_redo()))
+        u.setText(f"&Undo {h.undo_name()}" if h and h.can_undo() else "&Undo")
+        r.setText(f"&Redo {h.redo_name()}" if h and h.can_redo() else "&Redo")

@@ -1,0 +1,280 @@
+"""The Segment action: toolbar button (Ctrl+R), "Segment on open", task override, progress with Cancel.
+
+Flow: the worker routes the study, segments the *visible* slice first and announces it; we show it at once as a
+preview overlay (the view grid draws a GUI-thread copy of the worker's output; the label layer is untouched), then the
+rest of the volume fills in with a progress bar.  When the volume is done, the result becomes the label layer as
+one undoable step through the editing controller (``apply_model_result``: asks before overwriting manual edits),
+with provenance = plugin id + version.  Cancel stops the background work and restores the previous overlay.
+Compiled models are prepared in the background when a study opens, so the first overlay comes quickly.
+
+Threads: the worker computes in a Python thread and hands results over with queued signals; only this
+controller, in the GUI thread, touches the preview/label maps and the views (see ``segment_worker``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from ..model.labels import Label, LabelMap, LabelTable
+from .segment_worker import SegmentWorker
+
+KEY_ON_OPEN = "segment_on_open"
+
+
+class SegmentController(QtCore.QObject):
+    sigFirstSlice = QtCore.Signal(int, float)  # z, seconds since the action
+    sigDone = QtCore.Signal(object)  # SegmentationResult
+    sigCancelled = QtCore.Signal(int)
+    sigFailed = QtCore.Signal(str)
+
+    def __init__(self, win, device: str = "CPU"):
+        super().__init__(win)
+        self.win, self.device = win, device
+        self.task = "auto"
+        self.worker: SegmentWorker | None = None
+        self.preview: LabelMap | None = None
+        self.t_action = 0.0
+        self.first_latency: float | None = None
+        self._registry = self._engine = None
+        self._retired: list[SegmentWorker] = []  # ended workers whose thread may still be returning
+        self._shown = 0  # slices done when the preview was last refreshed
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(150)
+        self.timer.timeout.connect(self._poll)
+        self._build_ui()
+        win.sigStudyLoaded.connect(self._on_study_loaded)
+
+    # --- UI -------------------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        w = self.win
+        self.action = QtGui.QAction("Segment", w)
+        self.action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
+        self.action.setToolTip("Segment the study with the routed AI model (Ctrl+R)")
+        self.action.triggered.connect(lambda: self.segment())
+        self.on_open = QtGui.QAction("Segment on open", w, checkable=True)
+        self.on_open.setChecked(bool(w.persist and str(w.settings.q.value(KEY_ON_OPEN, "false")).lower() == "true"))
+        self.on_open.toggled.connect(lambda on: w.persist and w.settings.q.setValue(KEY_ON_OPEN, on))
+        self.cancel_action = QtGui.QAction("Cancel segmentation", w, enabled=False)
+        self.cancel_action.triggered.connect(self.cancel)
+        menu = w.menuBar().addMenu("&AI")
+        menu.addAction(self.action)
+        menu.addAction(self.cancel_action)
+        self.task_menu = menu.addMenu("Task")
+        self.task_group = QtGui.QActionGroup(w)
+        menu.addAction(self.on_open)
+        self.toolbar = w.addToolBar("Segment")
+        self.toolbar.setObjectName("toolbar_segment")
+        self.toolbar.addAction(self.action)
+        self.bar = QtWidgets.QProgressBar()
+        self.bar.setMaximumWidth(180)
+        self.bar.setVisible(False)
+        self.cancel_btn = QtWidgets.QToolButton()
+        self.cancel_btn.setDefaultAction(self.cancel_action)
+        self.cancel_btn.setVisible(False)
+        w.statusBar().addPermanentWidget(self.bar)
+        w.statusBar().addPermanentWidget(self.cancel_btn)
+        self.decision_label = QtWidgets.QLabel("")
+        w.statusBar().addPermanentWidget(self.decision_label)
+
+    def _fill_task_menu(self) -> None:
+        self.task_menu.clear()
+        for tid in ["auto", *self.registry.task_ids()]:
+            a = QtGui.QAction("Automatic (router)" if tid == "auto" else tid, self.win, checkable=True)
+            a.setChecked(tid == self.task)
+            a.triggered.connect(lambda _=False, t=tid: setattr(self, "task", t))
+            self.task_group.addAction(a)
+            self.task_menu.addAction(a)
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            from ..inference.registry import default_registry
+
+            self._registry = default_registry()
+            self._fill_task_menu()
+        return self._registry
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from ..inference.engine import get_engine
+
+            self._engine = get_engine(self.device)
+            if self._engine.message:
+                self.win.statusBar().showMessage(self._engine.message, 8000)
+        return self._engine
+
+    # --- warm-up --------------------------------------------------------------------------------------------
+    def _on_study_loaded(self, study) -> None:
+        self.cancel()  # a result for the previous study is never applied to this one
+        reg, eng = self.registry, self.engine
+
+        def warm():  # compile the router and the task models off the UI thread (cached on disk too)
+            try:
+                if reg.router is not None:
+                    eng.warm_up(reg.router)
+                for p in reg.tasks:
+                    eng.warm_up(p, ("latency",))
+            except Exception:  # noqa: BLE001 - the Segment action reports real problems
+                pass
+
+        threading.Thread(target=warm, daemon=True, name="medroute-warmup").start()
+        if self.on_open.isChecked():
+            QtCore.QTimer.singleShot(0, self.segment)
+
+    # --- run ------------------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def segment(self, task: str | None = None) -> bool:
+        study = self.win.study
+        if study is None or self.running:
+            return False
+        self.t_action = time.perf_counter()
+        self.first_latency = None
+        z = int(np.clip(self.win.state.cursor[0], 0, study.shape[0] - 1))
+        out = np.zeros(study.shape, np.uint8)
+        self.preview = None
+        self._shown = 0
+        w = SegmentWorker(study.voxels, out, z, task or self.task, self.registry, self.engine)
+        queued = QtCore.Qt.ConnectionType.QueuedConnection  # emitted in the worker thread, run in this one
+        w.routed.connect(self._on_routed, queued)
+        w.sliceReady.connect(self._on_first_slice, queued)
+        w.finished.connect(self._on_finished, queued)
+        w.cancelled.connect(self._on_cancelled, queued)
+        w.failed.connect(self._on_failed, queued)
+        self.worker = w
+        self.timer.start()
+        self.action.setEnabled(False)
+        self.cancel_action.setEnabled(True)
+        self.bar.setRange(0, study.shape[0])
+        self.bar.setValue(0)
+        self.bar.setVisible(True)
+        self.cancel_btn.setVisible(True)
+        self.win.statusBar().showMessage("Segmenting ...")
+        w.start()
+        return True
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+
+    @QtCore.Slot(object)
+    def _on_routed(self, payload) -> None:
+        if self.worker is None:
+            return  # defensive: nothing runs (each worker ends with exactly one of finished/cancelled/failed)
+        plugin, decision = payload
+        self.decision_label.setText(f"{plugin.name}: {decision.describe()}")
+        table = LabelTable([Label(lab.value, lab.name, lab.color) for lab in plugin.labels])
+        # the views draw a GUI-thread-owned copy: the worker's array is written by OpenVINO threads meanwhile
+        self.preview = LabelMap(np.zeros_like(self.worker.out), self.win.study.geometry, table,
+                                source=f"{plugin.id} {plugin.version}")
+
+    @QtCore.Slot(int)
+    def _on_first_slice(self, z: int) -> None:
+        if self.preview is None or self.worker is None:
+            return
+        self.preview.data[z] = self.worker.out[z]
+        self.win.grid.set_labelmap(self.preview)
+        _, ny, nx = self.preview.shape
+        self.preview.notify((z, z + 1, 0, ny, 0, nx))
+        self.first_latency = time.perf_counter() - self.t_action
+        self.win.statusBar().showMessage(f"First slice in {self.first_latency * 1000:.0f} ms; segmenting the rest ...")
+        self.sigFirstSlice.emit(z, self.first_latency)
+
+    @QtCore.Slot()
+    def _poll(self) -> None:
+        """Progress (polled: the worker's counters are written by OpenVINO threads); fills in the preview."""
+        w = self.worker
+        if w is None:
+            return
+        done = w.done
+        self.bar.setValue(done)
+        if done != self._shown and self.preview is not None and self.win.grid.labelmap is self.preview:
+            self._shown = done
+            z, y, x = self.preview.shape
+            np.copyto(self.preview.data, w.out)  # a GUI-thread copy: the views never see a buffer being written
+            self.preview.changed.emit((0, z, 0, y, 0, x))
+
+    def _end(self) -> None:
+        self.timer.stop()
+        w, self.worker = self.worker, None
+        # its thread may still be returning from _run: keep the QObject until then, so that it is destroyed here
+        # in the GUI thread (its owner) and never by the worker thread dropping the last reference
+        self._retired = [r for r in self._retired if r.is_alive()]
+        if w is not None:
+            self._retired.append(w)
+        self.action.setEnabled(True)
+        self.cancel_action.setEnabled(False)
+        self.bar.setVisible(False)
+        self.cancel_btn.setVisible(False)
+
+    def _restore_overlay(self) -> None:
+        if self.win.grid.labelmap is not self.win.labelmap:
+            self.win.grid.set_labelmap(self.win.labelmap)
+
+    @QtCore.Slot(object)
+    def _on_finished(self, result) -> None:
+        if self.worker is None:
+            return
+        if self.win.study is None or self.worker.voxels is not self.win.study.voxels:  # another study meanwhile
+            self._end()
+            self._restore_overlay()
+            self.sigCancelled.emit(result.slices_done)
+            return
+        self._end()
+        names = {lab.value: (lab.name, lab.color) for lab in result.plugin.labels}
+        prov = result.provenance
+        if self.win.labelmap is None:
+            self.win.set_labelmap(LabelMap.empty_like(self.win.study))
+        else:
+            self._restore_overlay()
+        editing = getattr(self.win, "editing", None)
+        if editing is not None and hasattr(editing, "apply_model_result"):
+            editing.apply_model_result(result.labels, prov, names=names)
+        else:  # no editing controller: the result becomes the label layer directly
+            table = LabelTable([Label(lab.value, lab.name, lab.color) for lab in result.plugin.labels])
+            self.win.set_labelmap(LabelMap(result.labels, self.win.study.geometry, table))
+        self.preview = None
+        lm = self.win.labelmap
+        if lm is not None:
+            lm.source = f"{result.plugin.id} {result.plugin.version}"
+            lm.provenance = prov
+        self.win.statusBar().showMessage(
+            f"Segmented with {result.plugin.id} {result.plugin.version} in {result.timings.get('total', 0):.2f} s", 6000)
+        self.sigDone.emit(result)
+
+    @QtCore.Slot(int)
+    def _on_cancelled(self, done: int) -> None:
+        if self.worker is None:
+            return
+        self._end()
+        self._restore_overlay()
+        self.win.statusBar().showMessage(f"Segmentation cancelled after {done} slice(s); labels unchanged.", 6000)
+        self.sigCancelled.emit(done)
+
+    @QtCore.Slot(str)
+    def _on_failed(self, message: str) -> None:
+        if self.worker is None:
+            return
+        self._end()
+        self._restore_overlay()
+        self.decision_label.setText("")
+        self.win.statusBar().clearMessage()
+        self.sigFailed.emit(message)
+        if not getattr(self.win, "_quiet_errors", False):
+            self.win.show_error("Cannot segment", message)
+
+    def shutdown(self) -> None:
+        """Window closing: stop the background work and let its thread end before Qt goes away."""
+        self.timer.stop()
+        if self.worker is not None:
+            self.worker.cancel()
+        for w in [self.worker, *self._retired]:
+            if w is not None:
+                w.wait(10.0)
