@@ -1,0 +1,156 @@
+"""Fill, polygon, islands, smoothing and interpolation - synthetic exact checks and real images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.conftest import require_data
+from tests.editing.editing_helpers import make_session
+
+from viewer.editing import (
+    FillTool, PointerEvent, PolygonTool, interpolate_label, keep_largest, remove_small_islands, smooth,
+)
+from viewer.errors import EditError
+
+
+def press(tool, z, y, x, axis=0):
+    tool.handle(PointerEvent("press", (float(z), float(y), float(x)), axis))
+    tool.handle(PointerEvent("release", (float(z), float(y), float(x)), axis))
+
+
+def test_fill_2d_and_3d_within_tolerance():
+    img = np.zeros((4, 30, 30), np.int16)
+    img[:, 5:15, 5:15] = 100
+    img[1, 8, 8] = 108  # within tolerance 10
+    img[1, 9, 9] = 150  # outside
+    s = make_session(image=img)
+    ed = s.editor
+    ed.set_option(fill_tolerance=10, active_label=2)
+    press(FillTool(ed), 1, 10, 10)
+    exp = np.zeros_like(ed.data, bool)
+    exp[1, 5:15, 5:15] = True
+    exp[1, 9, 9] = False
+    assert np.array_equal(ed.data == 2, exp)
+    ed.undo()
+    ed.set_option(fill_3d=True)
+    press(FillTool(ed), 1, 10, 10)
+    exp[:, 5:15, 5:15] = True
+    exp[1, 9, 9] = False
+    assert np.array_equal(ed.data == 2, exp)
+    assert s.history.undo_name() == "Fill, label 2, 3D"
+
+
+def test_lasso_and_click_polygon(session):
+    ed = session.editor
+    t = PolygonTool(ed)
+    pts = [(10, 10), (10, 30), (25, 30), (25, 10), (10, 10)]
+    t.handle(PointerEvent("press", (3.0, *map(float, pts[0])), 0))
+    for p in pts[1:]:
+        t.handle(PointerEvent("move", (3.0, *map(float, p)), 0))
+    t.handle(PointerEvent("release", (3.0, *map(float, pts[-1])), 0))
+    exp = np.zeros_like(ed.data, bool)
+    exp[3, 10:26, 10:31] = True
+    assert np.array_equal(ed.data == 1, exp)
+    ed.undo()
+    for p in pts[:4]:  # click vertices, double-click closes
+        press(t, 5, *p)
+    t.handle(PointerEvent("double", (5.0, 25.0, 10.0), 0))
+    exp[3] = False
+    exp[5, 10:26, 10:31] = True
+    assert np.array_equal(ed.data == 1, exp)
+    assert session.history.undo_name() == "Polygon, label 1, slice 6"
+
+
+def test_islands_and_smoothing(session):
+    ed = session.editor
+    ed.data[2, 5:25, 5:25] = 1
+    ed.data[2, 40, 40] = 1  # speck
+    ed.data[6, 30:33, 30:33] = 1  # small 3D island
+    ed.data[2, 15, 15] = 0  # pinhole
+    remove_small_islands(ed, 1, min_voxels=10)
+    assert ed.data[2, 40, 40] == 0 and not ed.data[6].any() and ed.data[2, 5, 5] == 1
+    ed.undo()
+    keep_largest(ed, 1)
+    assert (ed.data == 1).sum() == 399
+    ed.undo()
+    smooth(ed, 1, "closing", 1.0, slice_axis=0)
+    assert ed.data[2, 15, 15] == 1
+    smooth(ed, 1, "opening", 1.0, slice_axis=0)
+    assert ed.data[2, 40, 40] == 0 and ed.data[2, 10, 10] == 1
+    with pytest.raises(EditError):
+        smooth(ed, 1, "opening", 0.1)
+
+
+def test_interpolation_of_discs(session):
+    ed = session.editor
+    yy, xx = np.mgrid[0:50, 0:60]
+    ed.paint((0, 1, 0, 50, 0, 60), ((yy - 25) ** 2 + (xx - 30) ** 2 <= 4 ** 2)[None], 1)
+    ed.paint((10, 11, 0, 50, 0, 60), ((yy - 25) ** 2 + (xx - 30) ** 2 <= 12 ** 2)[None], 1)
+    step = interpolate_label(ed, 1)
+    assert step.name == "Interpolate label 1, slices 1-11" and len(step.atoms) == 1
+    for k in range(1, 10):
+        r = 4 + 8 * k / 10
+        area = (ed.data[k] == 1).sum()
+        assert abs(area - np.pi * r * r) / (np.pi * r * r) < 0.15
+    ed.undo()
+    assert not ed.data[1:10].any()
+    with pytest.raises(EditError):
+        ed.clear_slice(0, 10)
+        interpolate_label(ed, 1)
+
+
+# --- real images ------------------------------------------------------------------------------------------------
+
+def _dice(a, b):
+    return 2 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+def test_interpolation_on_real_hippocampus():
+    from viewer.editing import Session
+    from viewer.io import load_labels, open_study
+
+    img = require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz")
+    lab = require_data("nifti", "msd_task04_hippocampus", "labels", "hippocampus_001.nii.gz")
+    study = open_study(img)
+    truth = (load_labels(lab, study) == 1)
+    s = Session(study)
+    ed = s.editor
+    zs = np.flatnonzero(truth.reshape(truth.shape[0], -1).any(axis=1))
+    keys = list(zs[::3]) + [zs[-1]]
+    for z in keys:  # the radiologist draws every third slice by hand
+        box = (int(z), int(z) + 1, 0, truth.shape[1], 0, truth.shape[2])
+        ed.paint(box, truth[z:z + 1], 1)
+    interpolate_label(ed, 1, axis=0)
+    gaps = [z for z in zs if z not in keys]
+    d = _dice(ed.data[gaps] == 1, truth[gaps])
+    assert d > 0.6, d
+    assert s.provenance.source(int(keys[0])) == "hand"
+
+
+def test_fill_and_threshold_paint_on_real_nuclei_image():
+    from viewer.editing import Session, ThresholdTool
+    from viewer.io import open_study
+
+    d = require_data("nuclei")
+    name = sorted(p.name for p in (d / "images").iterdir())[1]
+    study = open_study(d / "images" / name)
+    mask = open_study(d / "masks" / name).voxels
+    truth = (mask[..., 0] if mask.ndim == 4 else mask)[0] > 0
+    s = Session(study)
+    ed = s.editor
+    img = ed.image[0]
+    ys, xs = np.nonzero(truth)
+    seed = (0, int(ys[len(ys) // 2]), int(xs[len(xs) // 2]))
+    ed.set_option(fill_tolerance=float(img[truth].std() * 2 + 5))
+    press(FillTool(ed), *seed)
+    filled = ed.data[0] == 1
+    assert filled[seed[1:]] and filled.sum() > 20
+    assert (filled & truth).sum() / filled.sum() > 0.8  # the fill stays on the nuclei
+    ed.undo()
+    lo = float(np.percentile(img[truth], 5))
+    ed.set_option(threshold=(lo, float(img.max())), brush_mm=40.0)
+    t = ThresholdTool(ed)
+    t.handle(PointerEvent("press", (0.0, float(seed[1]), float(seed[2])), 0))
+    t.handle(PointerEvent("release", (0.0, float(seed[1]), float(seed[2])), 0))
+    painted = ed.data[0] == 1
+    assert painted.any() and np.all(img[painted] >= lo)  # only voxels in the range

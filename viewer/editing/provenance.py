@@ -1,0 +1,74 @@
+"""Where each slice's labels came from.  No Qt.
+
+Per slice along array axis 0 (the stored slice axis), one entry:
+
+* ``{"source": "model", "plugin": id, "version": v}`` - written by a model and not touched since;
+* ``{"source": "edited", "plugin": id, "version": v}`` - written by a model, then corrected by hand;
+* ``{"source": "hand"}`` - drawn by hand on a slice the model left empty (or with no model at all).
+
+Slices without an entry hold no labels from anyone.  Saved with the session and carried to export.
+"""
+
+from __future__ import annotations
+
+MODEL, EDITED, HAND = "model", "edited", "hand"
+
+
+class Provenance:
+    def __init__(self, entries: dict[int, dict] | None = None):
+        self.entries: dict[int, dict] = {int(k): dict(v) for k, v in (entries or {}).items()}
+
+    def get(self, z: int) -> dict | None:
+        e = self.entries.get(int(z))
+        return dict(e) if e else None
+
+    def source(self, z: int) -> str:
+        e = self.entries.get(int(z))
+        return e["source"] if e else ""
+
+    def snapshot(self, zs) -> dict:
+        return {int(z): self.get(z) for z in zs}
+
+    def restore(self, snap: dict) -> None:
+        for z, e in snap.items():
+            if e is None:
+                self.entries.pop(int(z), None)
+            else:
+                self.entries[int(z)] = dict(e)
+
+    def mark_manual(self, zs) -> None:
+        """Slices changed by a hand edit: model -> edited, nothing -> hand; edited/hand stay."""
+        for z in zs:
+            z = int(z)
+            e = self.entries.get(z)
+            if e is None:
+                self.entries[z] = {"source": HAND}
+            elif e["source"] == MODEL:
+                self.entries[z] = {**e, "source": EDITED}
+
+    def set_model(self, zs, plugin: str, version: str) -> None:
+        for z in zs:
+            self.entries[int(z)] = {"source": MODEL, "plugin": str(plugin), "version": str(version)}
+
+    def clear(self, zs) -> None:
+        for z in zs:
+            self.entries.pop(int(z), None)
+
+    def manual_slices(self) -> list[int]:
+        return sorted(z for z, e in self.entries.items() if e["source"] in (EDITED, HAND))
+
+    def has_manual_edits(self) -> bool:
+        return any(e["source"] in (EDITED, HAND) for e in self.entries.values())
+
+    def counts(self) -> dict[str, int]:
+        out = {MODEL: 0, EDITED: 0, HAND: 0}
+        for e in self.entries.values():
+            out[e["source"]] = out.get(e["source"], 0) + 1
+        return out
+
+    def to_dict(self) -> dict:
+        return {str(z): dict(e) for z, e in sorted(self.entries.items())}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> Provenance:
+        return cls({int(k): v for k, v in (d or {}).items()})
