@@ -1,0 +1,48 @@
+"""`medroute segment` and `medroute models` end to end (fake plugins installed as the user's plugin folder)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from tests.batch.conftest import fake_plugins  # noqa: F401 - fixture
+from tests.conftest import require_data
+from viewer.cli import main
+
+
+def test_segment_json(fake_plugins, tmp_path, capsys):  # noqa: F811
+    img = require_data("brain_mri", "images", "TCGA_CS_6186_20000601_12.png")
+    out = tmp_path / "lab.png"
+    assert main(["segment", str(img), "--out", str(out), "--json", "--device", "GPU"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["task"] == "brain_mri" and info["routing"]["task"] == "brain_mri"
+    assert info["device"] == "CPU" and "not available" in info["device_message"]
+    assert info["labels"]["lesion"]["voxels"] > 0
+    assert {"route", "preprocess", "infer", "postprocess", "total"} <= set(info["timings_s"])
+    from viewer.io import load_labels, open_study
+
+    lab = load_labels(out, open_study(img))
+    assert lab.shape == (1, 256, 256) and int(lab.sum()) == info["labels"]["lesion"]["voxels"]
+
+
+def test_segment_errors_exit_2(fake_plugins, tmp_path, capsys):  # noqa: F811
+    img = require_data("brain_mri", "images", "TCGA_CS_6186_20000601_12.png")
+    assert main(["segment", str(img), "--out", str(tmp_path / "x.nii.gz"), "--task", "liver"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: There is no task plugin 'liver'") and err.count("\n") == 1
+    assert main(["segment", str(img), "--out", str(tmp_path / "x.txt")]) == 2
+    assert not (tmp_path / "x.nii.gz").exists()
+
+
+def test_models_json_and_check(fake_plugins, tmp_path, capsys):  # noqa: F811
+    assert main(["models", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert [t["id"] for t in info["tasks"]] == ["brain_mri"] and info["router"]["id"] == "router"
+    assert any(d["device"] == "CPU" for d in info["devices"])
+    assert main(["models", "--check", str(fake_plugins)]) == 0
+    assert capsys.readouterr().out.count("ok ") == 2
+    bad = fake_plugins / "brain_mri" / "model.bin"
+    bad.write_bytes(bad.read_bytes()[:-4])
+    assert main(["models", "--check", str(fake_plugins / "brain_mri")]) == 2
+    assert "does not match the sha256" in capsys.readouterr().err

@@ -1,0 +1,113 @@
+"""One study of a batch: open, route, segment, write the labels atomically, and describe it as a report row.
+
+:func:`process_study` never raises for a bad study: it returns a row with ``status = "failed"`` and the error's
+sentence.  It is a plain module-level function of picklable arguments so that thread pools, process pools and
+Dask workers all run the same code; each process keeps one registry and one engine (compiled models are reused
+across studies).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MedRouteError, NoSuitableModelError
+
+_STATE: dict = {}
+_STATE_LOCK = threading.Lock()
+
+
+def _context(device: str, plugin_dirs: tuple[str, ...] = ()):
+    """(registry, engine) for this process, created once."""
+    from ..inference.engine import get_engine
+    from ..inference.registry import Registry, default_registry
+
+    if not plugin_dirs:
+        return default_registry(), get_engine(device)
+    with _STATE_LOCK:
+        key = ("reg", plugin_dirs)
+        if key not in _STATE:
+            _STATE[key] = Registry.scan(extra_dirs=[Path(d) for d in plugin_dirs])
+        reg = _STATE[key]
+    return reg, get_engine(device)
+
+
+def empty_row(path: str, output: str) -> dict:
+    return {"path": path, "output": output, "task": "", "confidence": None, "labels": {}, "seconds": 0.0,
+            "infer_seconds": 0.0, "status": "", "error": ""}
+
+
+def output_is_valid(out: Path) -> bool:
+    """A complete, readable label file (atomic writes mean a present file is whole; this also catches a foreign
+    or damaged file left in the output folder)."""
+    if not out.is_file() or out.stat().st_size == 0:
+        return False
+    try:
+        from ..io import open_study
+
+        lab = open_study(out)
+        v = lab.voxels
+        return v.size > 0 and v.dtype.kind in "iub"
+    except MedRouteError:
+        return False
+
+
+def stats_from_file(out: Path) -> dict:
+    """Per label value: voxel count and mL, read back from a written label file (for resumed studies)."""
+    from ..io import open_study
+
+    lab = open_study(out)
+    counts = np.bincount(np.asarray(lab.voxels).ravel().astype(np.int64), minlength=2)
+    ml = float(np.prod(lab.geometry.spacing)) / 1000.0
+    return {f"label {v}": {"voxels": int(c), "ml": round(int(c) * ml, 4)}
+            for v, c in enumerate(counts) if v and c}
+
+
+def process_study(path: str, output: str, task: str = "auto", device: str = "CPU", resume: bool = False,
+                  plugin_dirs: tuple[str, ...] = (), previous: dict | None = None) -> dict:
+    """Segment one study and write ``output``; returns its report row (never raises for a bad study)."""
+    t0 = time.perf_counter()
+    row = empty_row(path, output)
+    out = Path(output)
+    try:
+        if resume:
+            for cand in (out, out.with_name(out.name[: -len(".png")] + ".nii.gz") if out.name.endswith(".png") else None):
+                if cand is not None and output_is_valid(cand):
+                    row.update(output=str(cand), status="skipped", labels=stats_from_file(cand))
+                    if previous:
+                        row.update(task=previous.get("task", ""), confidence=previous.get("confidence"))
+                        if previous.get("labels"):
+                            row["labels"] = previous["labels"]
+                    row["seconds"] = round(time.perf_counter() - t0, 4)
+                    return row
+        from ..inference.pipeline import run
+        from ..io import open_study, save_labels
+
+        registry, engine = _context(device, tuple(plugin_dirs))
+        study = open_study(path)
+        res = run(study.voxels, task=task, registry=registry, engine=engine, name=Path(path).name)
+        if out.name.endswith(".png") and not study.is_2d:
+            out = out.with_name(out.name[: -len(".png")] + ".nii.gz")
+            row["output"] = str(out)
+        save_labels(res.labels, study, out)
+        row.update(task=res.plugin.id, confidence=round(float(res.routing.confidence), 4) if res.routing else None,
+                   labels=res.label_stats(study.geometry.spacing), status="ok",
+                   infer_seconds=round(sum(res.timings.get(k, 0.0) for k in ("route", "preprocess", "infer",
+                                                                               "postprocess", "restore")), 4))
+    except NoSuitableModelError as e:
+        dec = getattr(e, "decision", None)
+        row.update(status="failed", error=str(e), task="none",
+                   confidence=round(float(dec.confidence), 4) if dec is not None else None)
+    except MedRouteError as e:
+        row.update(status="failed", error=str(e))
+    except MemoryError:
+        row.update(status="failed", error="Not enough memory to process this study.")
+    except Exception as e:  # noqa: BLE001 - a batch always finishes; the row says what went wrong
+        traceback.print_exc()
+        row.update(status="failed", error=f"Unexpected error ({type(e).__name__}: {e}).")
+    row["seconds"] = round(time.perf_counter() - t0, 4)
+    return row
