@@ -1,0 +1,54 @@
+"""``medroute train`` / ``medroute quantize`` wiring and typed errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from viewer.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_parsers_registered():
+    p = build_parser()
+    a = p.parse_args(["train", "--task", "polyp", "--out", "x", "--device", "cpu", "--epochs", "3"])
+    assert a.task == "polyp" and a.epochs == 3 and callable(a.func)
+    a = p.parse_args(["quantize", "tdir", "--out", "plugins/polyp"])
+    assert a.train_dir == "tdir" and callable(a.func)
+
+
+def test_add_parsers_does_not_import_torch():
+    code = ("import sys, argparse; import viewer.training.cli as c; p = argparse.ArgumentParser(); "
+            "c.add_parsers(p.add_subparsers()); assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_missing_gaudi_stack_is_a_clear_error(tmp_path, capsys, synthetic_dataset):
+    pytest.importorskip("torch")
+    try:
+        import habana_frameworks.torch  # noqa: F401
+        pytest.skip("Gaudi stack installed")
+    except ImportError:
+        pass
+    rc = main(["train", "--task", "brain_mri", "--device", "hpu", "--data", str(synthetic_dataset),
+               "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and "Gaudi" in err and "install" in err
+
+
+def test_quantize_unfinished_folder_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("torch")
+    rc = main(["quantize", str(tmp_path), "--out", str(tmp_path / "p")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not a finished training folder" in err
+
+
+def test_unknown_data_folder(tmp_path, capsys):
+    pytest.importorskip("torch")
+    rc = main(["train", "--task", "nuclei", "--data", str(tmp_path / "missing"), "--device", "cpu",
+               "--out", str(tmp_path / "t")])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""A few training steps of each kind (segmenter, router) on a tiny subset, then INT8 packaging into a plugin."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.conftest import require_data
+from tests.training.conftest import write_nnunet
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _check_plugin(pdir, kind: str):
+    import openvino as ov
+
+    for f in ("plugin.toml", "model.xml", "model.bin", "metrics.json", "MODEL_CARD.md"):
+        assert (pdir / f).is_file(), f
+    man = tomllib.loads((pdir / "plugin.toml").read_text())
+    assert man["plugin"]["id"] == pdir.name and man["plugin"]["kind"] == kind
+    assert man["model"]["precision"] == "INT8"
+    assert man["model"]["sha256"] == hashlib.sha256((pdir / "model.bin").read_bytes()).hexdigest()
+    assert man["model"]["xml_sha256"] == hashlib.sha256((pdir / "model.xml").read_bytes()).hexdigest()
+    for k in ("channels", "size", "resize", "normalisation", "percentile_low", "percentile_high", "grey_policy",
+              "colour_policy", "layout"):
+        assert k in man["input"], k
+    assert {"dataset", "split", "architecture", "widths", "seed"} <= set(man["training"])
+    metrics = json.loads((pdir / "metrics.json").read_text())
+    assert metrics["latency_ms_median"]["int8"] > 0 and "test_fp32" in metrics and "test_int8" in metrics
+    model = ov.Core().read_model(pdir / "model.xml")
+    assert any("FakeQuantize" in op.get_type_name() or "Convert" in op.get_type_name() for op in model.get_ops())
+    compiled = ov.Core().compile_model(model, "CPU")
+    h, w = man["input"]["size"]
+    out = compiled({0: np.random.default_rng(0).random((1, man["input"]["channels"], h, w), dtype=np.float32)})[0]
+    assert np.all(np.isfinite(out))
+    return man, metrics, out
+
+
+def test_segmenter_trains_and_quantizes(tmp_path):
+    from viewer.training.data import list_samples, read_sample
+    from viewer.training.quantize import quantize
+    from viewer.training.train import train
+
+    root = require_data("brain_mri")
+    samples = [s for s in list_samples("brain_mri", root) if s.group < "TCGA_DU_5853"][:: 4]
+    cases = []
+    for s in samples[:16]:
+        img, mask = read_sample(s)
+        cases.append((s.key[:-4], img, mask, s.group))
+    ds = write_nnunet(tmp_path / "Dataset001_Brain", cases)
+    rec = train("brain_mri", tmp_path / "train", data_dir=ds, max_steps=3, batch=4, threads=2, progress=False)
+    assert rec["step"] == 3 and np.isfinite(rec["loss"])
+    log = [json.loads(line) for line in (tmp_path / "train" / "log.jsonl").read_text().splitlines()]
+    assert log and log[-1]["step"] == 3
+    # resume: a second call continues from last.pt and does not train again
+    train("brain_mri", tmp_path / "train", data_dir=ds, max_steps=3, batch=4, threads=2, progress=False)
+    assert len((tmp_path / "train" / "log.jsonl").read_text().splitlines()) == len(log)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = quantize(tmp_path / "train", tmp_path / "plugins" / "brain_mri", calibration=4, latency_runs=5)
+    man, metrics, out = _check_plugin(tmp_path / "plugins" / "brain_mri", "segmentation")
+    assert out.shape == (1, 1, 256, 256)
+    assert metrics["split"]["test"] and not set(metrics["split"]["test"]) & set(metrics["split"]["train"])
+    assert 0 <= m["test_int8"]["per_group"]["dice"] <= 1
+    assert (tmp_path / "train" / "fp32" / "model.xml").is_file()
+
+
+def test_router_trains_and_quantizes(tmp_path):
+    from viewer.training.quantize import quantize
+    from viewer.training.train import train
+
+    root = require_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = train("router", tmp_path / "train", data_dir=root, limit=3, max_steps=3, threads=2, progress=False)
+        assert rec["step"] == 3
+        quantize(tmp_path / "train", tmp_path / "plugins" / "router", calibration=8, latency_runs=5)
+    man, metrics, out = _check_plugin(tmp_path / "plugins" / "router", "router")
+    assert man["router"]["classes"] == ["brain_mri", "nuclei", "polyp", "other"]
+    assert 0.5 <= man["router"]["threshold"] <= 0.97
+    assert out.shape == (1, 4)

@@ -1,0 +1,98 @@
+"""``medroute train`` and ``medroute quantize``.  Registers its parsers without importing torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import MedRouteError
+
+TASK_CHOICES = ("brain_mri", "nuclei", "polyp", "hippocampus", "router", "all")
+
+
+class TrainingUnavailableError(MedRouteError):
+    """The optional training extra is not installed."""
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise TrainingUnavailableError(
+            "Training needs the optional training packages (PyTorch, NNCF, OpenVINO); install them with "
+            "`pip install medroute-viewer[train]`.") from e
+
+
+def _cmd_train(args) -> int:
+    _need_torch()
+    if args.task == "all":
+        from .train_all import run_all
+
+        res = run_all(Path(args.out), Path(args.plugins), args.data, args.seed, args.threads, args.device)
+        return 0 if all("error" not in r for r in res.values()) else 2
+    if args.task == "hippocampus":  # 3D volumes, slice-wise, 3-class softmax (viewer/training/hippocampus.py)
+        from .hippocampus import train as train_volumes
+
+        def train(_task, *a, **k):
+            return train_volumes(*a, **k)
+    else:
+        from .train import train
+
+    data = args.data
+    if getattr(args, "mix_original", False):  # corrected labels + the task's original training data
+        import os
+
+        from .data import DEFAULT_DATA_ROOT
+
+        data = os.pathsep.join([str(args.data or DEFAULT_DATA_ROOT / args.task), str(DEFAULT_DATA_ROOT / args.task)])
+    rec = train(args.task, args.out, data_dir=data, device=args.device, epochs=args.epochs, init=args.init,
+                seed=args.seed, threads=args.threads, max_steps=args.max_steps, limit=args.limit,
+                batch=args.batch)
+    if rec:
+        print(f"trained {args.task} into {args.out}: epoch {rec.get('epoch')}, validation {rec.get('val_score')}")
+    return 0
+
+
+def _cmd_quantize(args) -> int:
+    _need_torch()
+    from .quantize import quantize
+
+    m = quantize(args.train_dir, args.out, data_dir=args.data, calibration=args.calibration,
+                 compare=not args.no_compare)
+    print(f"INT8 plugin {m.get('version')} written to {args.out}: primary FP32 {m.get('primary_fp32')}, INT8 "
+          f"{m.get('primary_int8')}, INT8 latency {m['latency_ms_median']['int8']} ms")
+    c = m.get("comparison")
+    if c:
+        print(f"compared with {c['baseline_id']} {c['baseline_version']} on the same {c['n_cases']} test cases: "
+              f"{c['primary_new']} vs {c['primary_baseline']} ({'better or equal' if c['better_or_equal'] else 'WORSE'})")
+    return 0
+
+
+def add_parsers(subparsers) -> None:
+    pt = subparsers.add_parser("train", help="train a task model or the router (CPU, CUDA, Gaudi HPU)")
+    pt.add_argument("--task", required=True, choices=TASK_CHOICES)
+    pt.add_argument("--data", help="data folder: a shared-data task folder or an nnU-Net v2 DatasetNNN_Name "
+                                   "(default ../shared/data/<task>; for the router and 'all' the shared-data root)")
+    pt.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "hpu"))
+    pt.add_argument("--epochs", type=int, help="number of epochs (default: the task's recipe)")
+    pt.add_argument("--init", help="fine-tune from: a plugin id or plugin folder (its FP32 init_weights.npz), "
+                                   "a TRAIN_DIR (its best.pt) or a checkpoint file")
+    pt.add_argument("--mix-original", action="store_true",
+                    help="train on --data plus the task's original training data (../shared/data/<task>)")
+    pt.add_argument("--out", required=True, help="TRAIN_DIR for checkpoints, logs and the FP32 model "
+                                                 "(for --task all: the folder holding one TRAIN_DIR per task)")
+    pt.add_argument("--plugins", default="plugins", help="--task all only: where the INT8 plugins are written")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--threads", type=int, help="torch CPU threads")
+    pt.add_argument("--batch", type=int, help="batch size (default: the recipe's)")
+    pt.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (smoke tests)")
+    pt.add_argument("--limit", type=int, help="use at most this many images per split (smoke tests)")
+    pt.set_defaults(func=_cmd_train)
+
+    pq = subparsers.add_parser("quantize", help="TRAIN_DIR -> INT8 OpenVINO plugin folder with metrics")
+    pq.add_argument("train_dir")
+    pq.add_argument("--out", required=True, help="plugin folder to write (plugin.toml, model.xml/.bin, ...)")
+    pq.add_argument("--data", help="data folder for calibration and the test metrics (default: as trained)")
+    pq.add_argument("--calibration", type=int, default=200, help="calibration images (default 200)")
+    pq.add_argument("--no-compare", action="store_true",
+                    help="do not measure the installed version on the same test cases (and do not bump past it)")
+    pq.set_defaults(func=_cmd_quantize)

@@ -1,0 +1,231 @@
+"""TRAIN_DIR -> plugin folder: FP32 OpenVINO IR (kept in TRAIN_DIR), NNCF post-training INT8 IR (the plugin),
+FP32-vs-INT8 test metrics on the original image grid, OpenVINO latency, plugin.toml, metrics.json, MODEL_CARD.md."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..inference.preprocess import preprocess, restore_mask, softmax
+from . import data as D
+from .data import TrainingDataError
+from .manifest import write_model_card, write_plugin_toml
+
+VERSION = "1.0.0"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load(train_dir: Path):
+    import torch
+
+    from .model import build_model
+
+    cfg_path = train_dir / "config.json"
+    ck_path = train_dir / "last.pt"  # the end of the cosine schedule (best.pt, by validation, is kept for reference)
+    if not cfg_path.is_file() or not ck_path.is_file():
+        raise TrainingDataError(f"{train_dir} is not a finished training folder (config.json and last.pt are "
+                                f"needed); run `medroute train --out {train_dir}` first.", train_dir)
+    rec = json.loads(cfg_path.read_text())
+    out_ch = len(rec["classes"]) if rec["kind"] == "router" else 1
+    model = build_model(rec["architecture"], rec["input"]["channels"], out_ch, rec["widths"])
+    ck = torch.load(ck_path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ck["model"])
+    rec["best_epoch"] = int(ck.get("epoch", -1)) + 1  # epoch of the packaged checkpoint
+    best = train_dir / "best.pt"
+    bk = torch.load(best, map_location="cpu", weights_only=False) if best.is_file() else {}
+    rec["best_val_score"] = float(bk.get("val_score", float("nan")))
+    rec["best_val_epoch"] = int(bk.get("epoch", -2)) + 1
+    log = train_dir / "log.jsonl"
+    vals = [json.loads(x) for x in log.read_text().splitlines()] if log.is_file() else []
+    rec["final_val_score"] = vals[-1]["val_score"] if vals else None
+    return rec, model.eval()
+
+
+def export_fp32(model, rec: dict, train_dir: Path):
+    import openvino as ov
+    import torch
+
+    h, w = rec["input"]["size"]
+    shape = [1, rec["input"]["channels"], h, w]
+    with torch.no_grad():
+        ovm = ov.convert_model(model, example_input=torch.zeros(shape), input=[shape])
+    fp32 = train_dir / "fp32" / "model.xml"
+    fp32.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ovm, fp32, compress_to_fp16=False)
+    return ovm, fp32
+
+
+def compile_model(model_or_path, fp32: bool):
+    import openvino as ov
+
+    core = ov.Core()
+    cfg = {"PERFORMANCE_HINT": "LATENCY"}
+    if fp32:
+        cfg["INFERENCE_PRECISION_HINT"] = "f32"  # CPU "FP32" would otherwise run bf16 on AMX/AVX512-BF16
+    return core.compile_model(model_or_path, "CPU", cfg)
+
+
+def latency_ms(compiled, shape, n: int = 200) -> float:
+    req = compiled.create_infer_request()
+    x = np.random.default_rng(0).random(shape, dtype=np.float32)
+    for _ in range(10):
+        req.infer({0: x})
+    t = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        req.infer({0: x})
+        t.append(time.perf_counter() - t0)
+    return round(float(np.median(t)) * 1000, 3)
+
+
+def _infer(compiled, x: np.ndarray) -> np.ndarray:
+    return np.asarray(compiled({0: x})[0])
+
+
+def eval_segmentation(compiled, rec: dict, samples) -> dict:
+    from .metrics import counts, summarise
+
+    rows = []
+    for s in samples:
+        img, mask = D.read_sample(s)
+        x, info = preprocess(img, rec["input"])
+        pred = restore_mask(_infer(compiled, x), info, "sigmoid", 0.5, rec["input"]["resize"])
+        rows.append((s.key, s.group, counts(pred, mask)))
+    return summarise(rows)
+
+
+def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_runs: int = 200,
+             progress=print, compare: bool = False) -> dict:
+    """``compare``: measure the version the registry uses now (or the --init plugin) on the same test cases,
+    record it in ``metrics.json["comparison"]`` and bump the version past it (what ``medroute quantize`` does)."""
+    import nncf
+    import openvino as ov
+
+    train_dir, out_dir = Path(train_dir), Path(out_dir)
+    cfg = train_dir / "config.json"
+    if cfg.is_file() and json.loads(cfg.read_text()).get("task") == "hippocampus":  # 3-class, per-case 3D metrics
+        from .hippocampus import quantize as quantize_volumes
+
+        return quantize_volumes(train_dir, out_dir, data_dir, calibration, latency_runs, progress)
+    rec, model = _load(train_dir)
+    task = rec["task"]
+    data_dir = data_dir or rec.get("data_dir")
+    ovm, fp32_path = export_fp32(model, rec, train_dir)
+    progress(f"{task}: FP32 IR written to {fp32_path}")
+    h, w = rec["input"]["size"]
+    shape = (1, rec["input"]["channels"], h, w)
+    rng = np.random.default_rng(rec.get("seed", 0))
+
+    if rec["kind"] == "router":
+        z = np.load(train_dir / "router_data.npz", allow_pickle=False)
+        calib_x = z["X_train"][rng.choice(len(z["X_train"]), min(calibration, len(z["X_train"])), replace=False)]
+        calib = [x[None] for x in calib_x]
+    else:
+        samples = D.list_samples(task, data_dir)
+        train = D.select(samples, rec["split"], "train")[: rec.get("limit") or None]
+        pick = rng.choice(len(train), min(calibration, len(train)), replace=False)
+        calib = [preprocess(D.read_sample(train[i])[0], rec["input"])[0] for i in sorted(pick)]
+    q = nncf.quantize(ovm, nncf.Dataset(calib), subset_size=len(calib), preset=nncf.QuantizationPreset.MIXED)
+    from .finetune import baseline_plugin, next_version, save_init_weights
+
+    base = baseline_plugin(rec, out_dir) if compare and rec["kind"] != "router" else None
+    c_base = compile_model(base.model_xml, False) if base is not None else None  # before out_dir is overwritten
+    versions = [v for v in (base.version if base else None, (rec.get("init") or {}).get("version")) if v]
+    version = next_version(max(versions, key=_vkey)) if versions else VERSION
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_init_weights(model, out_dir)
+    xml = out_dir / "model.xml"
+    ov.save_model(q, xml, compress_to_fp16=False)
+    progress(f"{task}: INT8 IR written to {xml}")
+
+    c32, c8 = compile_model(fp32_path, True), compile_model(xml, False)
+    metrics: dict = {
+        "task": task, "version": version, "seed": rec.get("seed", 0), "split": rec["split"],
+        "split_unit": TASKS_SPLIT.get(task, ""),
+        "packaged_checkpoint": "last.pt (end of the cosine schedule)", "packaged_epoch": rec["best_epoch"],
+        "epochs": rec["epochs"], "final_val_score": rec["final_val_score"],
+        "best_val_score": rec["best_val_score"], "best_val_epoch": rec["best_val_epoch"], "best_epoch": rec["best_epoch"],
+        "calibration_images": len(calib), "input_size": [h, w],
+        "machine": {"cpu": platform.processor() or platform.machine(), "openvino": ov.get_version()},
+    }
+    if rec["kind"] == "router":
+        from .router_eval import evaluate_router_plugin
+
+        metrics.update(evaluate_router_plugin(c32, c8, z, rec))
+    else:
+        test = D.select(samples, rec["split"], "test")[: rec.get("limit") or None]
+        m32 = eval_segmentation(c32, rec, test)
+        progress(f"{task}: FP32 test {m32['per_image']['dice']:.4f} (per image) {m32['per_group']['dice']:.4f} (per group)")
+        m8 = eval_segmentation(c8, rec, test)
+        progress(f"{task}: INT8 test {m8['per_image']['dice']:.4f} (per image) {m8['per_group']['dice']:.4f} (per group)")
+        key = "per_group" if rec["primary"] == "dice_per_group" else "per_image"
+        metrics.update({
+            "primary_metric": f"dice {key.replace('_', ' ')}" + (" (each patient's slices pooled)" if key == "per_group" else ""),
+            "target": rec["target"], "test_fp32": m32, "test_int8": m8,
+            "primary_fp32": round(m32[key]["dice"], 4), "primary_int8": round(m8[key]["dice"], 4),
+            "int8_minus_fp32": {k: round(m8[key][k] - m32[key][k], 4) for k in m32[key]},
+        })
+        metrics["meets_target"] = bool(m8[key]["dice"] >= rec["target"] and m32[key]["dice"] >= rec["target"])
+        metrics["int8_within_0.01"] = bool(all(abs(v) <= 0.01 for v in metrics["int8_minus_fp32"].values()))
+        from .finetune import eval_set_sha256
+
+        metrics["eval_set_sha256"] = eval_set_sha256(test)
+        metrics["init"] = rec.get("init")
+        if c_base is not None:
+            mb = eval_segmentation(c_base, rec, test)
+            metrics["comparison"] = {
+                "baseline_id": base.id, "baseline_version": base.version, "baseline_sha256": base.sha256,
+                "metric": metrics["primary_metric"] + " (INT8)", "n_cases": len(test),
+                "eval_set_sha256": metrics["eval_set_sha256"], "primary_baseline": round(mb[key]["dice"], 4),
+                "primary_new": metrics["primary_int8"],
+                "delta": round(metrics["primary_int8"] - mb[key]["dice"], 4),
+                "better_or_equal": bool(metrics["primary_int8"] >= round(mb[key]["dice"], 4))}
+            progress(f"{task}: {version} INT8 {metrics['primary_int8']:.4f} vs installed {base.version} "
+                     f"{mb[key]['dice']:.4f} on the same {len(test)} test cases")
+    metrics["latency_ms_median"] = {
+        "int8": latency_ms(c8, shape, latency_runs), "fp32": latency_ms(c32, shape, latency_runs),
+        "input_shape": list(shape), "hint": "LATENCY", "fp32_precision_hint": "f32",
+    }
+    metrics["latency_ms_median"]["int8_end_to_end_256"] = end_to_end_ms(c8, rec, latency_runs // 4)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    write_plugin_toml(out_dir, rec, sha256(out_dir / "model.bin"), sha256(xml), version, metrics)
+    write_model_card(out_dir, rec, metrics)
+    progress(f"{task}: plugin written to {out_dir}; INT8 latency {metrics['latency_ms_median']['int8']} ms")
+    return metrics
+
+
+def _vkey(v: str) -> tuple:
+    from ..inference.registry import _version_key
+
+    return _version_key(v)
+
+
+TASKS_SPLIT = {"brain_mri": "patient", "polyp": "video sequence", "nuclei": "image", "router": "source unit"}
+
+
+def end_to_end_ms(compiled, rec: dict, n: int = 50) -> float:
+    """Median of preprocess + infer + restore for one 256x256 grey slice (what the viewer does per slice)."""
+    img = (np.random.default_rng(1).random((256, 256)) * 4000).astype(np.int16)
+    t = []
+    for _ in range(max(5, n)):
+        t0 = time.perf_counter()
+        x, info = preprocess(img, rec["input"])
+        y = _infer(compiled, x)
+        if rec["kind"] == "router":
+            softmax(y)
+        else:
+            restore_mask(y, info)
+        t.append(time.perf_counter() - t0)
+    return round(float(np.median(t)) * 1000, 3)

@@ -1,0 +1,78 @@
+"""Per-task training recipes and the manifest facts each plugin ships with (one place, read by train and quantize)."""
+
+from __future__ import annotations
+
+import copy
+
+from ..inference.preprocess import ROUTER_SPEC
+
+SEG_INPUT = {
+    "channels": 3, "size": [256, 256], "resize": "bilinear", "normalisation": "percentile",
+    "percentile_low": 0.5, "percentile_high": 99.5, "grey_policy": "replicate", "colour_policy": "luminance",
+    "layout": "NCHW",
+}
+
+TASKS = {
+    "brain_mri": {
+        "kind": "segmentation", "name": "Brain MRI FLAIR abnormality", "task_modality": "MR",
+        "description": "Segments the FLAIR abnormality (lower-grade glioma) on axial brain MR slices; "
+                       "trained on RGB pre-contrast/FLAIR/post-contrast slices and on grey single-sequence slices.",
+        "labels": [{"value": 1, "name": "FLAIR abnormality", "color": "#ff5a36"}],
+        "split": "by patient", "architecture": "unet", "widths": [16, 32, 64, 128],
+        "input": SEG_INPUT, "crop": 160, "batch": 16, "epochs": 50, "val_every": 3, "lr": 3e-3, "fg_prob": 0.6,
+        "augment": {"rotate_deg": 20, "scale": [0.85, 1.2], "p_grey": 0.4, "grey_channel_weights": [0.25, 0.5, 0.25],
+                    "colour_gain": 0.25},
+        "primary": "dice_per_group", "target": 0.78,
+    },
+    "polyp": {
+        "kind": "segmentation", "name": "Colon polyp (colonoscopy)", "task_modality": "Endoscopy (colonoscopy video frame)",
+        "description": "Segments polyps on colour colonoscopy frames (CVC-ClinicDB).",
+        "labels": [{"value": 1, "name": "polyp", "color": "#36c5ff"}],
+        "split": "by video sequence", "architecture": "unet", "widths": [16, 32, 64, 128],
+        "input": SEG_INPUT, "crop": 192, "batch": 12, "epochs": 45, "val_every": 3, "lr": 3e-3, "fg_prob": 0.5,
+        "augment": {"rotate_deg": 25, "scale": [0.8, 1.25], "colour_gain": 0.1},
+        "primary": "dice_per_image", "target": 0.80,
+    },
+    "nuclei": {
+        "kind": "segmentation", "name": "Cell nuclei (microscopy)", "task_modality": "Microscopy (fluorescence, brightfield, stained)",
+        "description": "Segments cell nuclei (foreground) on fluorescence and stained/brightfield microscopy images (DSB 2018).",
+        "labels": [{"value": 1, "name": "nucleus", "color": "#7cff4f"}],
+        "split": "by image", "architecture": "unet", "widths": [16, 32, 64, 128],
+        "input": SEG_INPUT, "crop": 128, "batch": 16, "epochs": 80, "val_every": 5, "lr": 3e-3, "fg_prob": 0.3,
+        "augment": {"rotate_deg": 15, "rot90": True, "scale": [0.8, 1.25], "colour_gain": 0.1},
+        "primary": "dice_per_image", "target": 0.88,
+    },
+    "hippocampus": {  # 3D NIfTI volumes, segmented slice by slice; see viewer/training/hippocampus.py
+        "kind": "segmentation", "name": "Hippocampus (anterior / posterior)", "task_modality": "MR (T1, hippocampus crop)",
+        "description": "Segments the hippocampus head (anterior) and body/tail (posterior) on T1 MR volumes cropped "
+                       "around the hippocampus (MSD Task04); 3-class softmax, run slice by slice.",
+        "labels": [{"value": 1, "name": "anterior", "color": "#ffb000"}, {"value": 2, "name": "posterior", "color": "#00c2a8"}],
+        "split": "by case", "architecture": "unet", "widths": [16, 32, 64, 128], "out_channels": 3,
+        "input": {**SEG_INPUT, "size": [64, 48]}, "crop": None, "batch": 32, "epochs": 12, "lr": 3e-3,
+        "augment": {"flip": False, "rotate_deg": 12, "scale": [0.9, 1.12], "shift": 0.05},
+        "primary": "dice_mean_3d", "target": 0.85,
+    },
+    "router": {
+        "kind": "router", "name": "Task router", "task_modality": "any",
+        "description": "Chooses the task model for an image (brain MRI, nuclei, polyp) or answers 'other' "
+                       "(no suitable model).",
+        "labels": [], "split": "by patient / sequence / image / series block / case / file",
+        "architecture": "router", "widths": [16, 32, 64, 96],
+        "input": dict(ROUTER_SPEC), "batch": 64, "epochs": 60, "lr": 3e-3, "samples_per_epoch": 3200,
+        "classes": ["brain_mri", "nuclei", "polyp", "other"],
+        "augment": {"rotate_deg": 30, "scale": [0.7, 1.3], "shift": 0.1, "rot90": False,
+                    "colour_gain": 0.1, "p_grey": 0.0},
+        "primary": "task_accuracy", "target": 0.99,
+    },
+}
+
+
+def recipe(task: str, **overrides) -> dict:
+    if task not in TASKS:
+        from .data import TrainingDataError
+
+        raise TrainingDataError(f"Unknown task {task!r}; choose one of {', '.join(TASKS)}.")
+    r = copy.deepcopy(TASKS[task])
+    r["task"] = task
+    r.update({k: v for k, v in overrides.items() if v is not None})
+    return r
