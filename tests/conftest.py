@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# Qt tests run headless everywhere (CI has no display); set before any test module imports Qt.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MEDROUTE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

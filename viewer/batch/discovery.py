@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io._dicom_scan import is_dicom_file
+
 from ..errors import EmptyInputError, NotFoundError
 
 SIDECAR_EXTS = (".csv", ".tsv", ".json", ".md", ".sha256", ".md5", ".log", ".toml", ".yaml", ".yml", ".tmp")
@@ -47,14 +49,7 @@ class StudyItem:
 def _is_dicom(path: Path) -> bool:
     if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
         return True
-    if path.suffix:
-        return False
-    try:
-        with open(path, "rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
+    return not path.suffix and is_dicom_file(path)
 
 
 def discover(in_dir, exclude: list[Path] | None = None) -> list[StudyItem]:

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..io._common import atomic_path
+from ..io._common import atomic_path, fsync_dir
 from . import _files
 from .deid import ExportError, Pseudonymizer, check_text, default_key_dir, identifying_strings
 from .msd import MSDLayout
@@ -143,13 +143,7 @@ def _swap_in(staging: Path, target: Path) -> None:
         os.rename(target, old)
         os.rename(staging, target)
         shutil.rmtree(old, ignore_errors=True)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(target.parent)
 
 
 def _write_json(path: Path, obj) -> None:

@@ -132,7 +132,7 @@ def atomic_path(path: str | Path):
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except MedRouteError:
         tmp_path.unlink(missing_ok=True)
         raise
@@ -152,7 +152,7 @@ def _suffixes(name: str) -> str:
     return ""
 
 
-def _fsync_dir(d: Path) -> None:
+def fsync_dir(d: Path) -> None:
     try:
         fd = os.open(d, os.O_RDONLY)
     except OSError:
