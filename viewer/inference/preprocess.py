@@ -64,7 +64,7 @@ class InputSpec:
         spec = cls(**known, extra=extra)
         if spec.resize not in ("bilinear", "nearest"):
             raise ValueError(f"unsupported resize method {spec.resize!r}")
-        if spec.normalisation not in ("percentile", "minmax", "none"):
+        if spec.normalisation not in ("percentile", "percentile_channel", "minmax", "none"):
             raise ValueError(f"unsupported normalisation {spec.normalisation!r}")
         if spec.layout != "NCHW":
             raise ValueError(f"unsupported layout {spec.layout!r}")
@@ -141,8 +141,16 @@ def resize_chw(a: np.ndarray, size: tuple[int, int], method: str = "bilinear") -
 
 
 def normalise(a: np.ndarray, method: str = "percentile", low: float = 0.5, high: float = 99.5) -> np.ndarray:
-    """Clip to the image's own percentiles and scale to [0, 1] (float32).  A flat image becomes all zeros."""
+    """Clip to the image's own percentiles and scale to [0, 1] (float32).  A flat image becomes all zeros.
+
+    ``percentile_channel`` does the same for each channel of a (C, H, W) array on its own: multi-sequence MR
+    (pre-contrast, FLAIR, post-contrast) from different scanners then lands on one scale per sequence.
+    """
     a = a.astype(np.float32, copy=False)
+    if method == "percentile_channel" and a.ndim == 3:
+        return np.stack([normalise(c, "percentile", low, high) for c in a])
+    if method == "percentile_channel":
+        method = "percentile"
     if method == "none":
         return a / np.float32(255.0)
     if method == "minmax":
