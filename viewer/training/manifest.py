@@ -34,7 +34,7 @@ def write_plugin_toml(out_dir: Path, rec: dict, sha_bin: str, sha_xml: str, vers
         lines += _table("router", {"classes": rec["classes"], "threshold": metrics["threshold"],
                                    "reject_class": "other"})
     else:
-        lines += _table("output", {"activation": "sigmoid", "threshold": 0.5})
+        lines += _table("output", {"activation": "sigmoid", "threshold": rec.get("threshold", 0.5)})
         for lab in rec["labels"]:
             lines += ["[[labels]]"] + [f"{k} = {_v(v)}" for k, v in lab.items()] + [""]
     lines += _table("metrics", {"file": "metrics.json", "primary_fp32": metrics.get("primary_fp32"),
@@ -68,8 +68,8 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
              f"(NCHW, percentile 0.5/99.5 normalisation, bilinear resize, grey images replicated to 3 channels).",
              "- Shipped weights: OpenVINO IR, INT8 (NNCF post-training quantisation, mixed preset, "
              f"{m['calibration_images']} calibration images from the training split).",
-             f"- Trained {rec['epochs']} epochs, seed {rec.get('seed', 0)}; the packaged weights are the last epoch "
-             f"({m['packaged_epoch']}, validation score {_fmt(m['final_val_score'])}; best validation score "
+             f"- Trained {rec['epochs']} epochs, seed {rec.get('seed', 0)}; the packaged weights are from epoch "
+             f"{m['packaged_epoch']} (validation score {_fmt(m['packaged_val_score'])}; best validation score "
              f"{_fmt(m['best_val_score'])} at epoch {m['best_val_epoch']}). Recipe in `plugin.toml` [training] and "
              "`docs/training.md`.", "",
              "## Results on the held-out test split", ""]
@@ -85,7 +85,9 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
             lines += ["Misrouted test images (INT8):", ""] + [f"- `{f}`" for f in m["test_int8"]["failures"][:20]] + [""]
     else:
         key = "per_group" if rec["primary"] == "dice_per_group" else "per_image"
-        lines += [f"Primary metric: {m['primary_metric']}; target {rec['target']} — "
+        lines += [f"Output threshold {m.get('threshold', 0.5)} (chosen on the validation split among "
+                  f"{', '.join(m.get('threshold_val_dice', {'0.5': 0}))}).", "",
+                  f"Primary metric: {m['primary_metric']}; target {rec['target']} — "
                   f"**{'met' if m['meets_target'] else 'NOT met'}**.", "",
                   "| precision | Dice | IoU | sensitivity | precision (PPV) | pooled Dice |", "|---|---|---|---|---|---|"]
         for name, t in (("FP32", m["test_fp32"]), ("INT8", m["test_int8"])):
@@ -110,6 +112,12 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
                    "Task04 hippocampus crops (CC-BY-SA 4.0), pydicom / pydicom-data test images (non-brain) and "
                    "pictures shipped by installed software as 'other'."],
     }[task]
+    if m.get("int8_within_0.01") is False:
+        lines += ["", "INT8 differs from FP32 by more than 0.01 on at least one test metric (see `int8_minus_fp32` in "
+                  "metrics.json); with only a few test patients / sequences one changed slice moves the scores."]
+    notes = Path(rec.get("train_dir", "")) / "NOTES.md" if rec.get("train_dir") else None
+    if notes and notes.is_file():
+        lines += ["", "## Training notes", "", notes.read_text().strip()]
     lines += ["", "## Limitations", "",
               "- Research prototype trained on small public datasets on a CPU; not a medical device.",
               "- Scored on a held-out split of the same sources; other scanners, stains or endoscopes may do worse.", ""]

@@ -33,22 +33,23 @@ def _load(train_dir: Path):
     from .model import build_model
 
     cfg_path = train_dir / "config.json"
-    ck_path = train_dir / "last.pt"  # the end of the cosine schedule (best.pt, by validation, is kept for reference)
+    ck_path = train_dir / "best.pt"  # the packaged checkpoint (the final epoch with the recipes' select = "last")
     if not cfg_path.is_file() or not ck_path.is_file():
-        raise TrainingDataError(f"{train_dir} is not a finished training folder (config.json and last.pt are "
+        raise TrainingDataError(f"{train_dir} is not a finished training folder (config.json and best.pt are "
                                 f"needed); run `medroute train --out {train_dir}` first.", train_dir)
     rec = json.loads(cfg_path.read_text())
+    rec["train_dir"] = str(train_dir)
     out_ch = len(rec["classes"]) if rec["kind"] == "router" else 1
     model = build_model(rec["architecture"], rec["input"]["channels"], out_ch, rec["widths"])
     ck = torch.load(ck_path, map_location="cpu", weights_only=False)
     model.load_state_dict(ck["model"])
     rec["best_epoch"] = int(ck.get("epoch", -1)) + 1  # epoch of the packaged checkpoint
-    best = train_dir / "best.pt"
-    bk = torch.load(best, map_location="cpu", weights_only=False) if best.is_file() else {}
-    rec["best_val_score"] = float(bk.get("val_score", float("nan")))
-    rec["best_val_epoch"] = int(bk.get("epoch", -2)) + 1
+    rec["packaged_val_score"] = float(ck.get("val_score", float("nan")))
     log = train_dir / "log.jsonl"
     vals = [json.loads(x) for x in log.read_text().splitlines()] if log.is_file() else []
+    top = max(vals, key=lambda r: r.get("val_score", -1)) if vals else {}
+    rec["best_val_score"] = top.get("val_score")
+    rec["best_val_epoch"] = top.get("epoch")
     rec["final_val_score"] = vals[-1]["val_score"] if vals else None
     return rec, model.eval()
 
@@ -94,16 +95,37 @@ def _infer(compiled, x: np.ndarray) -> np.ndarray:
     return np.asarray(compiled({0: x})[0])
 
 
-def eval_segmentation(compiled, rec: dict, samples) -> dict:
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def eval_segmentation(compiled, rec: dict, samples, threshold: float | None = None) -> dict:
     from .metrics import counts, summarise
 
+    thr = rec.get("threshold", 0.5) if threshold is None else threshold
     rows = []
     for s in samples:
         img, mask = D.read_sample(s)
         x, info = preprocess(img, rec["input"])
-        pred = restore_mask(_infer(compiled, x), info, "sigmoid", 0.5, rec["input"]["resize"])
+        pred = restore_mask(_infer(compiled, x), info, "sigmoid", thr, rec["input"]["resize"])
         rows.append((s.key, s.group, counts(pred, mask)))
     return summarise(rows)
+
+
+def choose_threshold(compiled, rec: dict, samples) -> tuple[float, dict]:
+    """The sigmoid threshold (of THRESHOLDS) with the best primary Dice on the validation split (ties -> 0.5)."""
+    from .metrics import counts, summarise
+
+    rows = {t: [] for t in THRESHOLDS}
+    for s in samples:
+        img, mask = D.read_sample(s)
+        x, info = preprocess(img, rec["input"])
+        y = _infer(compiled, x)
+        for t in THRESHOLDS:
+            rows[t].append((s.key, s.group, counts(restore_mask(y, info, "sigmoid", t, rec["input"]["resize"]), mask)))
+    key = "per_group" if rec["primary"] == "dice_per_group" else "per_image"
+    scores = {t: round(summarise(r)[key]["dice"], 4) for t, r in rows.items()}
+    best = max(THRESHOLDS, key=lambda t: (scores[t], -abs(t - 0.5)))
+    return best, {str(t): v for t, v in scores.items()}
 
 
 def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_runs: int = 200,
@@ -154,7 +176,8 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     metrics: dict = {
         "task": task, "version": version, "seed": rec.get("seed", 0), "split": rec["split"],
         "split_unit": TASKS_SPLIT.get(task, ""),
-        "packaged_checkpoint": "last.pt (end of the cosine schedule)", "packaged_epoch": rec["best_epoch"],
+        "packaged_checkpoint": "best.pt" + (" (= the final epoch)" if rec.get("select") == "last" else " (best validation)"),
+        "packaged_epoch": rec["best_epoch"], "packaged_val_score": rec["packaged_val_score"],
         "epochs": rec["epochs"], "final_val_score": rec["final_val_score"],
         "best_val_score": rec["best_val_score"], "best_val_epoch": rec["best_val_epoch"], "best_epoch": rec["best_epoch"],
         "calibration_images": len(calib), "input_size": [h, w],
@@ -166,6 +189,10 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
         metrics.update(evaluate_router_plugin(c32, c8, z, rec))
     else:
         test = D.select(samples, rec["split"], "test")[: rec.get("limit") or None]
+        val = D.select(samples, rec["split"], "val")[: rec.get("limit") or None]
+        rec["threshold"], metrics["threshold_val_dice"] = choose_threshold(c8, rec, val)
+        metrics["threshold"] = rec["threshold"]
+        progress(f"{task}: output threshold {rec['threshold']} chosen on the validation split {metrics['threshold_val_dice']}")
         m32 = eval_segmentation(c32, rec, test)
         progress(f"{task}: FP32 test {m32['per_image']['dice']:.4f} (per image) {m32['per_group']['dice']:.4f} (per group)")
         m8 = eval_segmentation(c8, rec, test)

@@ -235,8 +235,9 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
             record = {"task": task, "epoch": epoch + 1, "step": step, "loss": round(train_loss, 5),
                       "lr": opt.param_groups[0]["lr"], "val_score": round(score, 5),
                       "elapsed_s": round(time.time() - t0, 1)}
-            if score >= best:
-                best = score
+            final = last_epoch and rec.get("select") == "last"
+            if score >= best or final:
+                best = max(best, score)
                 _save(out / "best.pt", {"model": model.state_dict(), "epoch": epoch, "val_score": score})
                 record["best"] = True
             _save(last, {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch, "step": step,

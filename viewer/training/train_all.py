@@ -35,7 +35,7 @@ def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int 
                 train(task, tdir, data_dir=data_dir, device=device, seed=seed, threads=threads,
                       epochs=(epochs or {}).get(task))
                 done.write_text(json.dumps({"finished": time.time()}))
-            best = tdir / "last.pt"
+            best = tdir / "best.pt"
             if not (pdir / "metrics.json").is_file() or (pdir / "metrics.json").stat().st_mtime < best.stat().st_mtime:
                 m = quantize(tdir, pdir, data_dir=data_dir)
             else:

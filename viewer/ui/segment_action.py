@@ -122,7 +122,10 @@ class SegmentController(QtCore.QObject):
             except Exception:  # noqa: BLE001 - the Segment action reports real problems
                 pass
 
-        threading.Thread(target=warm, daemon=True, name="medroute-warmup").start()
+        # A headless render (persist=False: --screenshot) never segments; compiling there would only delay exit.
+        if getattr(self.win, "persist", True):
+            self._warm_thread = threading.Thread(target=warm, daemon=True, name="medroute-warmup")
+            self._warm_thread.start()
         if self.on_open.isChecked():
             QtCore.QTimer.singleShot(0, self.segment)
 
@@ -278,3 +281,7 @@ class SegmentController(QtCore.QObject):
         for w in [self.worker, *self._retired]:
             if w is not None:
                 w.wait(10.0)
+        # OpenVINO must not be compiling in a daemon thread while the interpreter tears down (it aborts).
+        warm = getattr(self, "_warm_thread", None)
+        if warm is not None and warm.is_alive():
+            warm.join(120.0)
