@@ -32,7 +32,11 @@ def _make_v1_plugin(tmp_path: Path, user_dir: Path, cases) -> None:
     train("brain_mri", tmp_path / "train_v1", data_dir=ds, max_steps=2, batch=4, threads=1, progress=False)
     quantize(tmp_path / "train_v1", tmp_path / "built" / "brain_mri", calibration=2, latency_runs=2,
              progress=lambda m: None)
-    install_plugin(tmp_path / "built" / "brain_mri", user_dir)
+    # Installed into an empty user folder: the comparison is with what is there, not with the shipped plugin.
+    from viewer.inference.registry import Registry
+
+    install_plugin(tmp_path / "built" / "brain_mri", user_dir,
+                   registry=Registry.scan(builtin=False, user_dirs=[user_dir], entry_points=False))
 
 
 @pytest.mark.parametrize("plugin", ["shipped", "trained-here"])
