@@ -58,7 +58,7 @@ TASKS = {
                        "(no suitable model).",
         "labels": [], "split": "by patient / sequence / image / series block / case / file",
         "architecture": "router", "widths": [16, 32, 64, 96],
-        "input": dict(ROUTER_SPEC), "batch": 64, "epochs": 60, "lr": 3e-3, "samples_per_epoch": 3200,
+        "input": dict(ROUTER_SPEC), "batch": 64, "epochs": 35, "lr": 3e-3, "samples_per_epoch": 3200,
         "classes": ["brain_mri", "nuclei", "polyp", "other"],
         "augment": {"rotate_deg": 30, "scale": [0.7, 1.3], "shift": 0.1, "rot90": False,
                     "colour_gain": 0.1, "p_grey": 0.0},
