@@ -21,8 +21,10 @@ def _version(tmp_path: Path, version: str, primary: float, baseline: str | None,
         pytest.skip("plugins/router is not built")
     d = tmp_path / "src" / (version + tag) / "demo"
     shutil.copytree(ROUTER, d)
-    t = (d / "plugin.toml").read_text().replace('id = "router"', 'id = "demo"').replace('version = "1.0.0"',
-                                                                                      f'version = "{version}"')
+    import re
+
+    t = (d / "plugin.toml").read_text().replace('id = "router"', 'id = "demo"')
+    t = re.sub(r'(?m)^version = "[^"]*"', f'version = "{version}"', t, count=1)
     (d / "plugin.toml").write_text(t)
     m = {"primary_int8": primary, "eval_set_sha256": "e" * 64}
     if baseline:

@@ -158,9 +158,9 @@ def _percentiles(flat: np.ndarray, low: float, high: float) -> tuple[float, floa
                     v0 = float(np.searchsorted(cum, k, side="right"))
                     v1 = float(np.searchsorted(cum, min(k + 1, n - 1), side="right"))
                     out.append(vmin + v0 + (h - k) * (v1 - v0))
-                return out[0], out[1]
+                return np.float64(out[0]), np.float64(out[1])  # numpy scalars, as np.percentile gives
     lo, hi = np.percentile(flat, [low, high])
-    return float(lo), float(hi)
+    return lo, hi
 
 
 def normalise(a: np.ndarray, method: str = "percentile", low: float = 0.5, high: float = 99.5) -> np.ndarray:
