@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -86,9 +85,4 @@ def header_text(path: Path) -> str:
     return " ".join(bytes(h[k]).decode("latin-1", "replace") for k in ("descrip", "aux_file", "intent_name", "db_name"))
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from ..io._common import sha256_file  # noqa: E402,F401 - re-exported for the export modules

@@ -8,13 +8,13 @@ message names the folder and the field.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io._common import sha256_file
 from ..errors import PluginError
 from .preprocess import InputSpec
 
@@ -96,11 +96,7 @@ def file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
+        _SHA_CACHE[key] = sha256_file(path)
     return _SHA_CACHE[key]
 
 

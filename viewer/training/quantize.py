@@ -3,7 +3,6 @@ FP32-vs-INT8 test metrics on the original image grid, OpenVINO latency, plugin.t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
@@ -19,12 +18,7 @@ from .manifest import write_model_card, write_plugin_toml
 VERSION = "1.0.0"
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from ..io._common import sha256_file as sha256  # noqa: E402
 
 
 def _load(train_dir: Path):
