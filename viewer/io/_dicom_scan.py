@@ -52,24 +52,33 @@ class SeriesGroup:
         return len({f.path for f in self.frames})
 
 
-def is_dicom_file(path: Path) -> bool:
-    """Cheap check: the DICM magic at offset 128 (files without a preamble are tried by the reader later)."""
+def _head(path: Path, n: int = 132) -> bytes:
     try:
         with open(path, "rb") as f:
-            head = f.read(132)
+            return f.read(n)
     except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
+        return b""
+
+
+def _has_magic(head: bytes) -> bool:
+    return len(head) >= 132 and head[128:132] == b"DICM"
+
+
+_RAW_GROUP8 = (b"\x05\x00", b"\x08\x00", b"\x16\x00", b"\x00\x05", b"\x00\x16", b"\x12\x00", b"\x00\x12", b"\x20\x00", b"\x01\x00")
+
+
+def _is_raw(head: bytes) -> bool:
+    """Files written without preamble/meta (old ACR-NEMA style) start with a group 0x0008 tag."""
+    return len(head) >= 8 and head[:2] in (b"\x08\x00", b"\x00\x08") and head[2:4] in _RAW_GROUP8
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Cheap check: the DICM magic at offset 128 (files without a preamble are tried by the reader later)."""
+    return _has_magic(_head(path))
 
 
 def _looks_like_raw_dicom(path: Path) -> bool:
-    """Files written without preamble/meta (old ACR-NEMA style) start with a group 0x0008 tag."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError:
-        return False
-    return len(head) == 8 and head[:2] in (b"\x08\x00", b"\x00\x08") and head[2:4] in (b"\x05\x00", b"\x08\x00", b"\x16\x00", b"\x00\x05", b"\x00\x16", b"\x12\x00", b"\x00\x12", b"\x20\x00", b"\x01\x00")
+    return _is_raw(_head(path, 8))
 
 
 # Below this many bytes in a folder, files are read whole in the scan (one open per file, pixels decoded from
@@ -284,8 +293,9 @@ def scan_files(files: list[Path], origin: Path) -> tuple[list[SeriesGroup], list
             if sizes[f] == 0:
                 skipped += 1
                 continue
-            magic = is_dicom_file(f)
-            if not magic and not (f.suffix.lower() == ".dcm" or _looks_like_raw_dicom(f)):
+            head = _head(f)  # one read decides: DICM magic, or a raw (no preamble) data set
+            magic = _has_magic(head)
+            if not magic and not (f.suffix.lower() == ".dcm" or _is_raw(head)):
                 skipped += 1
                 continue
             check_readable(f)
