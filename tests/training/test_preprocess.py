@@ -80,3 +80,53 @@ def test_resize_mask_and_router_input():
     x = P.router_input(np.random.default_rng(0).random((512, 512)))
     assert x.shape == (1, 3, 64, 64) and x.dtype == np.float32
     assert P.router_input(np.zeros((80, 80, 4), np.uint8)).shape == (1, 3, 64, 64)
+
+
+def _real_grey_slices():
+    """Slices of the DICOM series (uint16/int16 MR) and the hippocampus volumes (uint8/float), via the loaders."""
+    from tests.conftest import require_data
+    from viewer.io import open_study
+
+    root = require_data("dicom_series").parent
+    require_data("nifti")
+    out = []
+    for series in sorted(p for p in (root / "dicom_series").iterdir() if p.is_dir()):
+        v = open_study(series).voxels
+        out += [v[i] for i in range(0, v.shape[0], max(1, v.shape[0] // 6))]
+    for f in sorted((root / "nifti").rglob("*.nii.gz"))[:2]:
+        v = open_study(f).voxels
+        out += [v[i] for i in (0, v.shape[0] // 2)]
+        out.append(v[v.shape[0] // 2].astype(np.float32) * 0.37)  # non-integer float slice: np.percentile path
+    return out
+
+
+@pytest.mark.parametrize("spec", [
+    SPEC,
+    {**SPEC, "size": [128, 128]},
+    {**SPEC, "channels": 1, "size": [64, 48]},
+    {**SPEC, "normalisation": "minmax", "size": [100, 90]},
+    {**SPEC, "normalisation": "percentile_channel"},
+    P.ROUTER_SPEC,
+])
+def test_grey_fast_path_equals_replicate_then_normalise(spec):
+    """The grey fast path (one channel normalised, then broadcast) must give bit-identical inputs to the general
+    path that the models were trained with (replicate into C channels, pooled percentiles, normalise)."""
+    slices = _real_grey_slices()
+    assert len(slices) >= 10
+    for a in slices + [np.zeros((40, 30), np.int16), np.full((70, 70), 3.0)]:
+        fast = P._preprocess_grey(np.asarray(a), P.InputSpec.from_manifest(spec))
+        assert fast is not None, a.dtype
+        x, info = fast
+        ref, ref_info = P._preprocess_general(a, P.InputSpec.from_manifest(spec))
+        assert info == ref_info
+        assert x.dtype == np.float32 and x.shape == ref.shape
+        assert np.array_equal(x, ref), (a.dtype, a.shape, float(np.abs(x - ref).max()))
+
+
+def test_grey_fast_path_declines_what_it_cannot_copy():
+    spec = P.InputSpec.from_manifest(SPEC)
+    nan = np.ones((64, 64), np.float32)
+    nan[3, 3] = np.nan
+    assert P._preprocess_grey(nan, spec) is None
+    assert P._preprocess_grey(np.zeros((8, 8, 3), np.uint8), spec) is None
+    assert np.isfinite(P.preprocess(nan, spec)[0]).all()

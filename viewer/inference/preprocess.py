@@ -140,26 +140,37 @@ def resize_chw(a: np.ndarray, size: tuple[int, int], method: str = "bilinear") -
     return rows[:, :, x0] * (1 - wx) + rows[:, :, x1] * wx
 
 
-def _percentiles(flat: np.ndarray, low: float, high: float) -> tuple[float, float]:
-    """``np.percentile(flat, [low, high])`` (linear method).  Whole-number data (8/16-bit images, the common case)
-    takes an exact O(n) path through a histogram of its values instead of numpy's partial sort."""
+def _order_statistics(cum: np.ndarray, n: int, vmin: float, low: float, high: float) -> tuple[float, float]:
+    """The linear-method percentiles ``low``/``high`` of n whole numbers from the cumulative counts of value - vmin."""
+    out = []
+    for q in (low, high):
+        h = (n - 1) * q / 100.0
+        k = int(np.floor(h))
+        v0 = float(np.searchsorted(cum, k, side="right"))
+        v1 = float(np.searchsorted(cum, min(k + 1, n - 1), side="right"))
+        out.append(vmin + v0 + (h - k) * (v1 - v0))
+    return np.float64(out[0]), np.float64(out[1])  # numpy scalars, as np.percentile gives
+
+
+def _percentiles(flat: np.ndarray, low: float, high: float, repeat: int = 1) -> tuple[float, float]:
+    """``np.percentile(np.tile(flat, repeat), [low, high])`` (linear method).  Whole-number data (8/16-bit images,
+    the common case) takes an exact O(n) path through a histogram of its values instead of numpy's partial sort;
+    ``repeat`` gives the percentiles of a grey image replicated into ``repeat`` channels without replicating it."""
     flat = flat.ravel()
-    n = flat.size
-    if n >= 4096:
-        vmin, vmax = float(flat.min()), float(flat.max())
-        if vmax - vmin < (1 << 20):
-            ints = (flat - np.float32(vmin)).astype(np.int64)
-            if np.array_equal(ints, flat - np.float32(vmin)):  # whole numbers: order statistics from counts
-                cum = np.cumsum(np.bincount(ints))
-                out = []
-                for q in (low, high):
-                    h = (n - 1) * q / 100.0
-                    k = int(np.floor(h))
-                    v0 = float(np.searchsorted(cum, k, side="right"))
-                    v1 = float(np.searchsorted(cum, min(k + 1, n - 1), side="right"))
-                    out.append(vmin + v0 + (h - k) * (v1 - v0))
-                return np.float64(out[0]), np.float64(out[1])  # numpy scalars, as np.percentile gives
-    lo, hi = np.percentile(flat, [low, high])
+    n = flat.size * repeat
+    if flat.size >= 4096:
+        if flat.dtype.kind in "iub":  # integers: no float conversion, no whole-number check
+            vmin, vmax = int(flat.min()), int(flat.max())
+            if vmax - vmin < (1 << 20):
+                ints = flat.astype(np.int64) - vmin if vmin else flat
+                return _order_statistics(np.cumsum(np.bincount(ints)) * repeat, n, float(vmin), low, high)
+        else:
+            vmin, vmax = float(flat.min()), float(flat.max())
+            if vmax - vmin < (1 << 20):
+                ints = (flat - np.float32(vmin)).astype(np.int64)
+                if np.array_equal(ints, flat - np.float32(vmin)):  # whole numbers: order statistics from counts
+                    return _order_statistics(np.cumsum(np.bincount(ints)) * repeat, n, vmin, low, high)
+    lo, hi = np.percentile(np.tile(flat, repeat) if repeat > 1 else flat, [low, high])
     return lo, hi
 
 
@@ -188,9 +199,48 @@ def normalise(a: np.ndarray, method: str = "percentile", low: float = 0.5, high:
     return out.astype(np.float32, copy=False)
 
 
+def _preprocess_grey(a: np.ndarray, s: InputSpec) -> tuple[np.ndarray, PreprocessInfo] | None:
+    """Fast path for a 2-D grey slice (every CT/MR slice): normalise and resize one channel, then broadcast it into
+    the model's channels.  Gives the same float32 values as the general path (which replicates first and then
+    works on C times the data); None when the general path must decide (NaNs, other policies)."""
+    if a.ndim != 2 or s.normalisation not in ("percentile", "percentile_channel", "minmax"):
+        return None
+    if s.channels not in (1, 3) or (s.channels == 3 and s.grey_policy != "replicate"):
+        return None
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            return None
+        a = a.astype(np.float32, copy=False)
+    elif a.dtype.kind not in "iub":
+        return None
+    low, high = (0.0, 100.0) if s.normalisation == "minmax" else (s.percentile_low, s.percentile_high)
+    # "percentile" pools all channels (the replicated image has each value C times); "percentile_channel" does not
+    repeat = s.channels if s.normalisation != "percentile_channel" else 1
+    if a.size == 0:
+        return None
+    lo, hi = _percentiles(a, low, high, repeat)
+    info = PreprocessInfo(original_size=(int(a.shape[0]), int(a.shape[1])), model_size=tuple(s.size))
+    if hi > lo:
+        # float64 arithmetic like the general path (float32 image, float64 percentile scalars), then float32
+        g = ((np.clip(a, lo, hi) - lo) / np.float32(hi - lo)).astype(np.float32)
+    else:
+        g = np.zeros(a.shape, np.float32)
+    g = resize_chw(g[None], s.size, s.resize)
+    out = np.empty((1, s.channels, *g.shape[1:]), np.float32)
+    out[0] = g
+    return out, info
+
+
 def preprocess(image: np.ndarray, spec: Mapping[str, Any] | InputSpec) -> tuple[np.ndarray, PreprocessInfo]:
     """Image (H, W[, C]) of any dtype -> float32 NCHW (1, C, H', W') at the model size, plus what to undo."""
     s = InputSpec.from_manifest(spec)
+    fast = _preprocess_grey(np.asarray(image), s)
+    if fast is not None:
+        return fast
+    return _preprocess_general(image, s)
+
+
+def _preprocess_general(image: np.ndarray, s: InputSpec) -> tuple[np.ndarray, PreprocessInfo]:
     chw = to_channels(image, s.channels, s.grey_policy, s.colour_policy)
     info = PreprocessInfo(original_size=(int(chw.shape[1]), int(chw.shape[2])), model_size=tuple(s.size))
     # Normalise before resizing: the percentiles then describe the image as stored, whatever the model size.

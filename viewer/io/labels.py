@@ -14,7 +14,7 @@ LABEL_EXTS = (".nii.gz", ".nii", ".png", ".nrrd", ".mha")
 
 
 def _label_dtype(labels: np.ndarray) -> np.dtype:
-    if labels.size and int(labels.max()) > 255:
+    if labels.size and labels.dtype.itemsize > 1 and int(labels.max()) > 255:
         return np.dtype(np.uint16)
     return np.dtype(np.uint8)
 
@@ -34,14 +34,16 @@ def save_labels(labels: np.ndarray, study: Study, path) -> Path:
         )
     if labels.dtype.kind not in "biu":
         raise SaveError("Label maps must hold whole numbers (label values), not intensities.", path)
-    if labels.size and labels.min() < 0:
+    if labels.size and labels.dtype.kind == "i" and labels.min() < 0:
         raise SaveError("Label maps cannot hold negative values.", path)
     dt = _label_dtype(labels)
     low = path.name.lower()
     if low.endswith((".nii", ".nii.gz")):
         import nibabel as nib
 
-        data = np.ascontiguousarray(labels.astype(dt, copy=False).transpose(2, 1, 0))
+        # (x, y, z) view of the C-ordered (z, y, x) array: Fortran-contiguous, which is NIfTI's own byte order, so
+        # nibabel writes it straight out without a transposed copy
+        data = labels.astype(dt, copy=False).transpose(2, 1, 0)
         affine = study.geometry.to_nifti_affine()
         img = nib.Nifti1Image(data, affine)
         sform = int(study.metadata.get("sform_code", 1) or 1)

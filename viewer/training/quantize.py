@@ -184,9 +184,15 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     else:
         test = D.select(samples, rec["split"], "test")[: rec.get("limit") or None]
         val = D.select(samples, rec["split"], "val")[: rec.get("limit") or None]
-        rec["threshold"], metrics["threshold_val_dice"] = choose_threshold(c8, rec, val)
+        if "val" in rec.get("train_parts", ["train"]):  # val was learned from: it cannot choose anything honestly
+            rec["threshold"], metrics["threshold_val_dice"] = 0.5, None
+            progress(f"{task}: output threshold 0.5 (the validation split was part of the final training)")
+        else:
+            rec["threshold"], metrics["threshold_val_dice"] = choose_threshold(c8, rec, val)
+            progress(f"{task}: output threshold {rec['threshold']} chosen on the validation split "
+                     f"{metrics['threshold_val_dice']}")
         metrics["threshold"] = rec["threshold"]
-        progress(f"{task}: output threshold {rec['threshold']} chosen on the validation split {metrics['threshold_val_dice']}")
+        metrics["train_parts"] = rec.get("train_parts", ["train"])
         m32 = eval_segmentation(c32, rec, test)
         progress(f"{task}: FP32 test {m32['per_image']['dice']:.4f} (per image) {m32['per_group']['dice']:.4f} (per group)")
         m8 = eval_segmentation(c8, rec, test)

@@ -130,7 +130,9 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
         samples = D.list_samples(task, data_dir)
         rec["split"] = D.make_split(samples, seed)
         arrays = load_split_arrays(rec, data_dir, rec["split"], limit=limit)
-        Xtr, Ytr = arrays["train"][0], arrays["train"][1]
+        parts = rec.get("train_parts", ["train"])  # ["train", "val"]: the final fit also learns from val
+        Xtr = np.concatenate([arrays[p][0] for p in parts])
+        Ytr = np.concatenate([arrays[p][1] for p in parts])
         n_train = len(Xtr)
         out_ch = 1
 
@@ -234,6 +236,7 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
                 score = evaluate_seg(model, arrays["val"][0], arrays["val"][1], arrays["val"][2], tdev)
             record = {"task": task, "epoch": epoch + 1, "step": step, "loss": round(train_loss, 5),
                       "lr": opt.param_groups[0]["lr"], "val_score": round(score, 5),
+                      "val_in_training": "val" in rec.get("train_parts", ["train"]),
                       "elapsed_s": round(time.time() - t0, 1)}
             final = last_epoch and rec.get("select") == "last"
             if score >= best or final:
