@@ -43,6 +43,7 @@ def test_damaged_weights_are_reported_not_loaded(plugin_dir):
     (lambda s: s.replace("[output]", "[outputs]"), r"no \[output\] table"),
     (lambda s: s.replace('sha256 = "', 'sha256 = "zz', 1), "64-digit hex"),
     (lambda s: s + "\n[[[broken", "not valid TOML"),
+    (lambda s: s + "\n[postprocess]\nbiggest_blob = true\n", r"unknown \[postprocess\] option 'biggest_blob'"),
 ])
 def test_manifest_errors_name_the_problem(plugin_dir, edit, message):
     f = plugin_dir / "brain_mri" / "plugin.toml"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..io._common import sha256_file
 from ..errors import PluginError
+from .postprocess import validate as validate_postprocess
 from .preprocess import InputSpec
 
 KINDS = ("segmentation", "router")
@@ -56,6 +57,7 @@ class Plugin:
     reject_class: str = "other"  # router only
     source: str = "builtin"  # builtin | user | entry point <name>
     raw: dict = field(default_factory=dict, repr=False)
+    postprocess: dict = field(default_factory=dict)  # [postprocess] options (viewer.inference.postprocess)
 
     @property
     def provenance(self) -> dict:
@@ -157,10 +159,14 @@ def load_manifest(folder, source: str = "builtin", verify: bool = True) -> Plugi
     thr = float(o.get("threshold", 0.5))
     if not 0.0 < thr < 1.0:
         raise PluginError(f"Plugin {pid} ({folder}): [output] threshold must lie between 0 and 1.", folder)
+    try:
+        post = validate_postprocess(raw.get("postprocess"))
+    except ValueError as e:
+        raise PluginError(f"Plugin {pid} ({folder}): {e}.", folder) from e
     plugin = Plugin(id=pid, name=str(p.get("name", pid)), version=version, kind=kind,
                     description=str(p.get("description", "")), task_modality=str(p.get("task_modality", "")),
                     folder=folder.resolve(), model_xml=xml.resolve(), model_bin=wbin.resolve(), sha256=sha,
-                    input=spec, activation=act, threshold=thr, source=source, raw=raw)
+                    input=spec, activation=act, threshold=thr, source=source, raw=raw, postprocess=post)
     if kind == "segmentation":
         labels = raw.get("labels")
         if not isinstance(labels, list) or not labels:

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import CancelledError
 from .engine import Engine, get_engine
 from .manifest import Plugin
+from .postprocess import apply as apply_postprocess
 from .preprocess import PreprocessInfo, preprocess, probabilities, resize_chw
 from .registry import Registry, default_registry
 from .router import RoutingDecision, choose_task
@@ -90,7 +91,7 @@ def postprocess_restore(out: np.ndarray, info: PreprocessInfo, plugin: Plugin, t
     if same and plugin.activation == "sigmoid" and out.shape[-3] == 1:
         # sigmoid(x) >= thr  <=>  x >= logit(thr): one comparison, no resize needed
         logit = float(np.log(plugin.threshold / (1.0 - plugin.threshold)))
-        mask = (out.reshape(out.shape[-2:]) >= logit).view(np.uint8)
+        mask = apply_postprocess((out.reshape(out.shape[-2:]) >= logit).view(np.uint8), plugin.postprocess)
         _add(t, "postprocess", time.perf_counter() - t0, lock)
         return mask
     prob = probabilities(out, plugin.activation)
@@ -104,7 +105,11 @@ def postprocess_restore(out: np.ndarray, info: PreprocessInfo, plugin: Plugin, t
     else:
         best = np.argmax(prob, axis=0)
         mask = np.where(prob.max(axis=0) >= plugin.threshold, best + 1, 0).astype(np.uint8)
-    _add(t, "restore", time.perf_counter() - t1, lock)
+    t2 = time.perf_counter()
+    _add(t, "restore", t2 - t1, lock)
+    if plugin.postprocess:
+        mask = apply_postprocess(mask, plugin.postprocess)
+        _add(t, "postprocess", time.perf_counter() - t2, lock)
     return mask
 
 

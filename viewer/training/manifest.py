@@ -35,6 +35,8 @@ def write_plugin_toml(out_dir: Path, rec: dict, sha_bin: str, sha_xml: str, vers
                                    "reject_class": "other"})
     else:
         lines += _table("output", {"activation": "sigmoid", "threshold": rec.get("threshold", 0.5)})
+        if rec.get("postprocess"):
+            lines += _table("postprocess", dict(rec["postprocess"]))
         for lab in rec["labels"]:
             lines += ["[[labels]]"] + [f"{k} = {_v(v)}" for k, v in lab.items()] + [""]
     lines += _table("metrics", {"file": "metrics.json", "primary_fp32": metrics.get("primary_fp32"),
@@ -46,7 +48,8 @@ def write_plugin_toml(out_dir: Path, rec: dict, sha_bin: str, sha_xml: str, vers
                  "architecture": rec["architecture"], "widths": rec["widths"], "seed": rec.get("seed", 0),
                  "epochs": rec["epochs"], "batch": rec["batch"], "lr": rec["lr"], "loss":
                  "cross-entropy" if task == "router" else "dice+bce",
-                 "crop": rec.get("crop"), "out_channels": len(rec["classes"]) if task == "router" else 1}
+                 "crop": rec.get("crop"), "out_channels": len(rec["classes"]) if task == "router" else 1,
+                 "train_parts": rec.get("train_parts", ["train"])}
     lines += _table("training", train_tbl)
     path = Path(out_dir) / "plugin.toml"
     path.write_text("\n".join(lines))
@@ -71,7 +74,15 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
              f"- Trained {rec['epochs']} epochs, seed {rec.get('seed', 0)}; the packaged weights are from epoch "
              f"{m['packaged_epoch']} (validation score {_fmt(m['packaged_val_score'])}; best validation score "
              f"{_fmt(m['best_val_score'])} at epoch {m['best_val_epoch']}). Recipe in `plugin.toml` [training] and "
-             "`docs/training.md`.", "",
+             "`docs/training.md`."]
+    if rec.get("postprocess", {}).get("largest_component"):
+        lines += ["- Post-processing: only the largest connected component of the prediction is kept in each image "
+                  "(`[postprocess] largest_component`); the test scores below include it."]
+    if "val" in m.get("train_parts", ["train"]):
+        lines += ["- Final fit on the training **and** validation splits (more patients / sequences; no epoch or "
+                  "threshold is chosen on validation, so the validation scores above are on seen data and only "
+                  "show the fit). The test split was never trained on or used for a choice."]
+    lines += ["",
              "## Results on the held-out test split", ""]
     if rec["kind"] == "router":
         lines += [f"Decision threshold {m['threshold']} (chosen on the validation split: {m['threshold_rule']}).", "",
@@ -85,8 +96,11 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
             lines += ["Misrouted test images (INT8):", ""] + [f"- `{f}`" for f in m["test_int8"]["failures"][:20]] + [""]
     else:
         key = "per_group" if rec["primary"] == "dice_per_group" else "per_image"
-        lines += [f"Output threshold {m.get('threshold', 0.5)} (chosen on the validation split among "
-                  f"{', '.join(m.get('threshold_val_dice', {'0.5': 0}))}).", "",
+        if m.get("threshold_val_dice"):
+            thr_why = f"chosen on the validation split among {', '.join(m['threshold_val_dice'])}"
+        else:
+            thr_why = "fixed: the validation split was part of the final training, so it cannot choose it"
+        lines += [f"Output threshold {m.get('threshold', 0.5)} ({thr_why}).", "",
                   f"Primary metric: {m['primary_metric']}; target {rec['target']} — "
                   f"**{'met' if m['meets_target'] else 'NOT met'}**.", "",
                   "| precision | Dice | IoU | sensitivity | precision (PPV) | pooled Dice |", "|---|---|---|---|---|---|"]

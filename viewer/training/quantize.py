@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..inference.postprocess import apply as apply_postprocess
 from ..inference.preprocess import preprocess, restore_mask, softmax
 from . import data as D
 from .data import TrainingDataError
 from .manifest import write_model_card, write_plugin_toml
+from .tasks import TASKS
 
 VERSION = "1.0.0"
 
@@ -33,6 +35,8 @@ def _load(train_dir: Path):
                                 f"needed); run `medroute train --out {train_dir}` first.", train_dir)
     rec = json.loads(cfg_path.read_text())
     rec["train_dir"] = str(train_dir)
+    # inference-time clean-up is the recipe's current choice (it does not change the training)
+    rec.setdefault("postprocess", TASKS.get(rec.get("task"), {}).get("postprocess", {}))
     out_ch = len(rec["classes"]) if rec["kind"] == "router" else 1
     model = build_model(rec["architecture"], rec["input"]["channels"], out_ch, rec["widths"])
     ck = torch.load(ck_path, map_location="cpu", weights_only=False)
@@ -100,7 +104,8 @@ def eval_segmentation(compiled, rec: dict, samples, threshold: float | None = No
     for s in samples:
         img, mask = D.read_sample(s)
         x, info = preprocess(img, rec["input"])
-        pred = restore_mask(_infer(compiled, x), info, "sigmoid", thr, rec["input"]["resize"])
+        pred = apply_postprocess(restore_mask(_infer(compiled, x), info, "sigmoid", thr, rec["input"]["resize"]),
+                                 rec.get("postprocess"))
         rows.append((s.key, s.group, counts(pred, mask)))
     return summarise(rows)
 
@@ -115,7 +120,8 @@ def choose_threshold(compiled, rec: dict, samples) -> tuple[float, dict]:
         x, info = preprocess(img, rec["input"])
         y = _infer(compiled, x)
         for t in THRESHOLDS:
-            rows[t].append((s.key, s.group, counts(restore_mask(y, info, "sigmoid", t, rec["input"]["resize"]), mask)))
+            pred = apply_postprocess(restore_mask(y, info, "sigmoid", t, rec["input"]["resize"]), rec.get("postprocess"))
+            rows[t].append((s.key, s.group, counts(pred, mask)))
     key = "per_group" if rec["primary"] == "dice_per_group" else "per_image"
     scores = {t: round(summarise(r)[key]["dice"], 4) for t, r in rows.items()}
     best = max(THRESHOLDS, key=lambda t: (scores[t], -abs(t - 0.5)))

@@ -33,6 +33,9 @@ TASKS = {
         "input": {**SEG_INPUT, "size": [128, 128]}, "crop": None, "batch": 16, "epochs": 280, "val_every": 10,
         "lr": 3e-3, "fg_prob": 0.5, "train_parts": ["train", "val"],
         "augment": {"rotate_deg": 25, "scale": [0.8, 1.25], "colour_gain": 0.1},
+        # one polyp per frame (479 of 515 masks have one component; the rest add specks < 0.2 % of it): keep the
+        # largest predicted component.  Chosen on the 1.0.0 model's held-out validation sequences (0.435 -> 0.445)
+        "postprocess": {"largest_component": True},
         "primary": "dice_per_image", "target": 0.80,
     },
     "nuclei": {
