@@ -101,11 +101,8 @@ def train(base, out, task: str, match: str, plugins=None, epochs: int = 15, lr: 
           threads: int | None = 1, max_steps: int | None = None, split_from: str = "brain_mri",
           lowres: bool = False) -> dict:
     import torch
-    import torch.nn.functional as F
 
-    from .augment import AugmentConfig, _renorm, augment_batch
     from .model import build_model
-    from .train import _balanced, _lr_at, _save, evaluate_router
 
     if threads:
         torch.set_num_threads(threads)
@@ -131,6 +128,23 @@ def train(base, out, task: str, match: str, plugins=None, epochs: int = 15, lr: 
         model.fc.bias[: len(old_classes)] = b
         model.fc.weight[info["new_index"]] = w[info["split_from_index"]]
         model.fc.bias[info["new_index"]] = b[info["split_from_index"]] - 2.0
+    grey = [classes.index("brain_mri") if "brain_mri" in classes else -1, info["new_index"]]
+    best = _finetune(model, out, rec, epochs, lr, seed, max_steps, grey, f"router+{task}")
+    return {"best_val": best, "classes": classes}
+
+
+def _finetune(model, out: Path, rec: dict, epochs: int, lr: float, seed: int, max_steps: int | None,
+              grey_classes, tag: str) -> float:
+    """The router recipe's loop on ``out/router_data.npz`` (class-balanced batches of every class, the recipe's
+    augmentation, 30 % grey replacement for ``grey_classes``), AdamW with warm-up + cosine; ``best.pt`` and
+    ``log.jsonl`` in ``out``.  Returns the best balanced validation accuracy."""
+    import torch
+    import torch.nn.functional as F
+
+    from .augment import AugmentConfig, _renorm, augment_batch
+    from .train import _balanced, _lr_at, _save, evaluate_router
+
+    classes = rec["classes"]
     z = np.load(out / "router_data.npz", allow_pickle=False)
     Xtr, ytr, Xva, yva = z["X_train"], z["y_train"], z["X_val"], z["y_val"]
     torch.manual_seed(seed)
@@ -144,9 +158,9 @@ def train(base, out, task: str, match: str, plugins=None, epochs: int = 15, lr: 
     aug = AugmentConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in rec["augment"].items()})
     best, step, t0 = -1.0, 0, time.time()
     start = evaluate_router(model, Xva, yva, "cpu")
-    print(f"router+{task}: {len(classes)} classes, start balanced val accuracy {start:.4f}", flush=True)
+    print(f"{tag}: {len(classes)} classes, start balanced val accuracy {start:.4f}", flush=True)
     log = open(out / "log.jsonl", "a")
-    brain = classes.index("brain_mri") if "brain_mri" in classes else -1
+    grey_ok_classes = np.asarray(grey_classes)
     for epoch in range(epochs):
         if step >= total:
             break
@@ -157,7 +171,7 @@ def train(base, out, task: str, match: str, plugins=None, epochs: int = 15, lr: 
                 break
             idx = order[k * rec["batch"]:(k + 1) * rec["batch"]]
             x, _ = augment_batch(torch.from_numpy(Xtr[idx]), None, aug, gen)
-            grey_ok = torch.from_numpy((ytr[idx] == brain) | (ytr[idx] == info["new_index"]))
+            grey_ok = torch.from_numpy(np.isin(ytr[idx], grey_ok_classes))
             pick = grey_ok & (torch.rand(len(idx), generator=gen) < 0.3)
             if pick.any():
                 ch = torch.randint(0, 3, (len(idx),), generator=gen)
@@ -183,7 +197,73 @@ def train(base, out, task: str, match: str, plugins=None, epochs: int = 15, lr: 
         log.flush()
         print(json.dumps(r), flush=True)
     log.close()
-    return {"best_val": best, "classes": classes}
+    return best
+
+
+def add_lowres(base, out, data_root=None, seed: int = 0) -> dict:
+    """Copy ``base/router_data.npz`` to ``out`` with low-resolution brain_mri views appended to every part.
+
+    The views (``router_data.lowres_brain_samples``: LGG slices, grey single sequences, the DICOM series and the
+    sagittal T1 series resliced axially and coronally, down-sampled to 24-64 px) are made from the brain_mri sources
+    already in the base data, each in the part of the source it comes from: an LGG slice's view in its patient's part
+    (read from the base data's names), a series view in its slab block's part.  Names end in ``#lowres[k]``.  The base
+    images and split are kept unchanged; the test split gains the test sources' views (reported apart by
+    ``compare``)."""
+    from ..inference.preprocess import router_input
+    from .router_data import LOWRES_SUFFIX, lowres_brain_samples
+
+    base, out = Path(base), Path(out)
+    z = np.load(base / "router_data.npz", allow_pickle=False)
+    cfg = json.loads((base / "config.json").read_text())
+    brain = list(cfg["classes"]).index("brain_mri")
+    if any(LOWRES_SUFFIX in str(n) for p in ("train", "val", "test") for n in z[f"n_{p}"]):
+        raise ValueError(f"{base}/router_data.npz already holds low-resolution views")
+    parts = {str(n).split(":", 1)[1]: p for p in ("train", "val", "test")
+             for n, t in zip(z[f"n_{p}"], z[f"y_{p}"]) if t == brain}
+    views = lowres_brain_samples(data_root, parts=parts, seed=seed)
+    arrays, counts, added = {}, {}, {}
+    for p in ("train", "val", "test"):
+        mine = [(img, name) for part, img, name in views if part == p]
+        xs = np.stack([router_input(img)[0] for img, _ in mine]).astype(np.float32)
+        arrays[f"X_{p}"] = np.concatenate([z[f"X_{p}"], xs])
+        arrays[f"y_{p}"] = np.concatenate([z[f"y_{p}"], np.full(len(mine), brain, z[f"y_{p}"].dtype)])
+        arrays[f"n_{p}"] = np.concatenate([z[f"n_{p}"], np.array([f"brain_mri:{n}" for _, n in mine])])
+        counts[p] = {c: int((arrays[f"y_{p}"] == i).sum()) for i, c in enumerate(cfg["classes"])}
+        added[p] = len(mine)
+    names = np.concatenate([arrays[f"n_{p}"] for p in ("train", "val", "test")])
+    if len(set(names.tolist())) != len(names):
+        raise ValueError("low-resolution view names are not unique")
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "router_data.npz", **arrays)
+    return {"classes": list(cfg["classes"]), "split_counts": counts, "lowres_added": added}
+
+
+def augment(base, out, plugins=None, data_root=None, epochs: int = 12, lr: float = 1e-3, seed: int = 0,
+            threads: int | None = 1, max_steps: int | None = None) -> dict:
+    """Fine-tune a finished router (same classes) on its data plus the low-resolution brain_mri views
+    (:func:`add_lowres`), with rehearsal of every class; the task plugins are only fingerprinted."""
+    import torch
+
+    from .model import build_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    base, out = Path(base), Path(out)
+    info = add_lowres(base, out, data_root, seed)
+    rec = json.loads((base / "config.json").read_text())
+    rec.update(split_counts=info["split_counts"], epochs=epochs, lr=lr, seed=seed, base=str(base),
+               lowres_brain={"added": info["lowres_added"],
+                             "rule": "router_data.lowres_brain_samples: coarse (24-64 px) views of the brain_mri "
+                                     "sources, each in its source's part"})
+    if plugins:
+        rec["task_plugins_at_start"] = task_plugin_fingerprints(Path(plugins))
+    (out / "config.json").write_text(json.dumps(rec, indent=1))
+    classes = rec["classes"]
+    model = build_model("router", rec["input"]["channels"], len(classes), rec["widths"])
+    model.load_state_dict(torch.load(base / "best.pt", map_location="cpu")["model"])
+    grey = [classes.index(c) for c in ("brain_mri", "hippocampus") if c in classes]
+    best = _finetune(model, out, rec, epochs, lr, seed, max_steps, grey, "router+lowres")
+    return {"best_val": best, "classes": classes, "lowres_added": info["lowres_added"]}
 
 
 def _router_label(plugin_dir: Path, st_voxels, eng):
@@ -213,8 +293,10 @@ def compare(before: Path, after: Path, run: Path, plugins: Path, out: Path, data
     cfg = json.loads((run / "config.json").read_text())
     classes, new = cfg["classes"], len(cfg["classes"]) - 1
     X, y = z["X_test"], z["y_test"]
-    res: dict = {"classes_before": None, "classes_after": classes, "n_test": int(len(y))}
-    rows = {}
+    lowres = np.array(["#lowres" in str(n) for n in z["n_test"]], bool)  # add_lowres views: reported apart
+    res: dict = {"classes_before": None, "classes_after": classes, "n_test": int(len(y)),
+                 "n_test_lowres": int(lowres.sum())}
+    rows, heads = {}, {}
     for name, folder in (("before", before), ("after", after)):
         mf = json.loads((folder / "metrics.json").read_text())
         thr = mf["threshold"]
@@ -224,16 +306,20 @@ def compare(before: Path, after: Path, run: Path, plugins: Path, out: Path, data
         other = classes.index("other")
         dec = np.where((top != other) & (p.max(1) < thr), other, top)
         truth_old = np.where(y == new, classes.index("brain_mri"), y)  # what the 4-class router was taught
-        old_mask = y != new
-        r = {"classes": k, "threshold": thr,
+        old_mask = (y != new) & ~lowres
+        heads[name] = f"router {name} ({mf.get('version', '?')}, {k} classes)"
+        r = {"classes": k, "threshold": thr, "version": mf.get("version"),
              "old_task_accuracy": round(float((dec[old_mask & (y != other)] == y[old_mask & (y != other)]).mean()), 4),
              "other_rejected": round(float((dec[y == other] == other).mean()), 4)}
         for i, c in enumerate(classes[:4]):
-            r[f"recall_{c}"] = round(float((dec[y == i] == i).mean()), 4)
+            r[f"recall_{c}"] = round(float((dec[(y == i) & ~lowres] == i).mean()), 4)
+        if lowres.any():
+            r["lowres_brain_to_brain_mri"] = round(float((dec[lowres] == classes.index("brain_mri")).mean()), 4)
+            r["lowres_brain_to_hippocampus"] = round(float((dec[lowres] == new).mean()), 4) if k > new else 0.0
         hip = y == new
         r["hippocampus_slices_to_hippocampus"] = round(float((dec[hip] == new).mean()), 4) if k > new else 0.0
         r["hippocampus_slices_to_brain_mri"] = round(float((dec[hip] == classes.index("brain_mri")).mean()), 4)
-        r["accuracy_as_taught"] = round(float((dec == (y if k > new else truth_old)).mean()), 4)
+        r["accuracy_as_taught"] = round(float((dec[~lowres] == (y if k > new else truth_old)[~lowres]).mean()), 4)
         rows[name] = r
     res["test_split"] = rows
     # volume level, through the viewer's own voting router (representative slices, threshold, majority)
@@ -263,7 +349,7 @@ def compare(before: Path, after: Path, run: Path, plugins: Path, out: Path, data
                            for t, v in now.items()}
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(res, indent=1))
-    md = ["| | router before (4 classes) | router after (5 classes) |", "|---|---|---|"]
+    md = [f"| | {heads['before']} | {heads['after']} |", "|---|---|---|"]
     b, a = rows["before"], rows["after"]
     for key, label in (("old_task_accuracy", "old-task test slices routed right (brain_mri, nuclei, polyp)"),
                        ("recall_brain_mri", "  brain_mri recall"), ("recall_nuclei", "  nuclei recall"),
@@ -271,6 +357,10 @@ def compare(before: Path, after: Path, run: Path, plugins: Path, out: Path, data
                        ("hippocampus_slices_to_hippocampus", "hippocampus test slices -> hippocampus"),
                        ("hippocampus_slices_to_brain_mri", "hippocampus test slices -> brain_mri")):
         md.append(f"| {label} | {b[key]:.4f} | {a[key]:.4f} |")
+    if lowres.any():
+        md.append(f"| low-resolution brain test views ({int(lowres.sum())}) -> brain_mri / -> hippocampus | "
+                  f"{b['lowres_brain_to_brain_mri']:.4f} / {b['lowres_brain_to_hippocampus']:.4f} | "
+                  f"{a['lowres_brain_to_brain_mri']:.4f} / {a['lowres_brain_to_hippocampus']:.4f} |")
     md.append(f"| hippocampus test volumes (router vote) | {vol['before']['hippocampus_volumes']} | "
               f"{vol['after']['hippocampus_volumes']} |")
     for s in vol["before"]["brain_series"]:
@@ -299,6 +389,15 @@ def main(argv=None) -> int:
     t.add_argument("--max-steps", type=int)
     t.add_argument("--zoom-copies", action="store_true",
                    help="add zoomed, coarse copies of the split class (tried: did not help, see docs/training.md)")
+    g = sub.add_parser("augment", help="fine-tune a finished router on its data + low-resolution brain_mri views")
+    g.add_argument("--base", required=True, type=Path, help="the finished router's training folder (same classes)")
+    g.add_argument("--out", required=True, type=Path)
+    g.add_argument("--plugins", type=Path, default=Path("plugins"))
+    g.add_argument("--data", type=Path, help="the shared-data root (default ../shared/data)")
+    g.add_argument("--epochs", type=int, default=12)
+    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--threads", type=int, default=1)
+    g.add_argument("--max-steps", type=int)
     c = sub.add_parser("compare")
     c.add_argument("--before", required=True, type=Path)
     c.add_argument("--after", required=True, type=Path)
@@ -310,6 +409,8 @@ def main(argv=None) -> int:
     if a.cmd == "train":
         train(a.base, a.out, a.task, a.match, a.plugins, a.epochs, a.lr, threads=a.threads, max_steps=a.max_steps,
               split_from=a.split_from, lowres=a.zoom_copies)
+    elif a.cmd == "augment":
+        augment(a.base, a.out, a.plugins, a.data, a.epochs, a.lr, threads=a.threads, max_steps=a.max_steps)
     else:
         compare(a.before, a.after, a.run, a.plugins, a.out, a.data)
     return 0

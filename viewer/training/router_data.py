@@ -178,3 +178,168 @@ def collect(data_root: Path | None = None, seed: int = 0, splits: dict | None = 
     for part, (xs, ys, names) in buckets.items():
         out[part] = (np.stack(xs).astype(np.float32), np.asarray(ys, dtype=np.int64), names)
     return out
+
+
+# --- low-resolution whole-brain views (brain_mri) --------------------------------------------------------------------
+# The brain_mri class above is all high-resolution (256-320 px slices) while the hippocampus class added by
+# ``router_add`` is all small, coarse arrays, so "small and coarse" alone would mean hippocampus: nibabel's sample
+# study (a 2 mm, 41x33 px axial T1 crop of a whole brain) was routed there.  These views teach that a coarse brain
+# MR slice is still brain_mri.  They are made only from the brain_mri sources above, and each view stays in the
+# part (train / val / test) of the slice, patient or slab block it was made from.
+
+LOWRES_LONG_SIDE = (24, 64)  # pixels on the long side of a low-resolution view (before the router's 64x64 resize)
+LOWRES_CROP = (0.4, 0.9)  # window side as a fraction of the head's extent ("crop" views)
+LOWRES_P_CROP = 0.65  # share of "crop" views (tissue filling the field); the rest show the whole field of view
+LOWRES_MIN_RESLICE = 64  # series with at least this many slices are also resliced into the two other planes
+LOWRES_SUFFIX = "#lowres"
+
+
+def _head_box(a: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of the bright part of a slice (head / brain), robust to stray pixels; None if nearly empty."""
+    g = np.asarray(a, dtype=np.float32)
+    if g.ndim == 3:
+        g = g.mean(axis=-1)
+    lo, hi = np.percentile(g, [1.0, 99.5])
+    m = g > lo + 0.15 * (hi - lo)
+    if hi <= lo or m.mean() < 0.03:
+        return None
+    ys, xs = np.nonzero(m)
+    y0, y1 = np.percentile(ys, [1, 99]).astype(int)
+    x0, x1 = np.percentile(xs, [1, 99]).astype(int)
+    if y1 - y0 < 12 or x1 - x0 < 12:
+        return None
+    return int(y0), int(y1) + 1, int(x0), int(x1) + 1
+
+
+def _shrink(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Area-weighted (antialiased) down-sampling of a (H, W[, C]) slice to ``shape``: what a coarser scan sees."""
+    from PIL import Image
+
+    g = np.asarray(a, dtype=np.float32)
+    chans = [g] if g.ndim == 2 else [g[..., c] for c in range(g.shape[-1])]
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(c), mode="F").resize((shape[1], shape[0]), Image.BILINEAR))
+           for c in chans]
+    return out[0] if g.ndim == 2 else np.stack(out, axis=-1)
+
+
+def low_resolution_view(image: np.ndarray, rng, p_crop: float = LOWRES_P_CROP, top: float = 1.0,
+                        tries: int = 4) -> tuple[np.ndarray, str] | None:
+    """A coarse view of a high-resolution brain slice (H, W[, C]): with probability ``p_crop`` a window inside the head
+    (``LOWRES_CROP`` of its extent on each axis, near its centre, within the top ``top`` of its height: brain tissue
+    filling the field), else the whole field of view; averaged down to ``LOWRES_LONG_SIDE`` px on the long side with
+    anisotropic pixels allowed (x0.8-1.25), i.e. what a 2-4 mm acquisition of the same anatomy looks like.
+    -> (small image, "crop" | "whole"), or None when the slice holds too little head to make one."""
+    a0 = np.asarray(image)
+    box = _head_box(a0)
+    if box is None:
+        return None
+    y0, y1, x0, x1 = box
+    y1 = y0 + max(12, int(round((y1 - y0) * top)))
+    bh, bw = y1 - y0, x1 - x0
+    if max(bh, bw) < 0.3 * max(a0.shape[:2]):
+        return None
+    elongated = max(a0.shape[0], a0.shape[1]) > 2 * min(a0.shape[0], a0.shape[1])  # e.g. a narrow slab block
+    for _ in range(tries):
+        mode = "crop" if elongated or rng.random() < p_crop else "whole"
+        a = a0
+        if mode == "crop":
+            h = max(12, int(round(bh * rng.uniform(*LOWRES_CROP))))
+            w = max(12, int(round(bw * rng.uniform(*LOWRES_CROP))))
+            h, w = min(h, 2 * w), min(w, 2 * h)  # no needle-like windows
+            cy = (y0 + y1) / 2 + rng.uniform(-0.12, 0.12) * bh
+            cx = (x0 + x1) / 2 + rng.uniform(-0.12, 0.12) * bw
+            ty = int(np.clip(round(cy - h / 2), y0, max(y0, y1 - h)))
+            tx = int(np.clip(round(cx - w / 2), x0, max(x0, x1 - w)))
+            a = a0[ty:ty + h, tx:tx + w]
+        g = a.mean(axis=-1) if a.ndim == 3 else a
+        if not _content(g) or float(np.mean(g)) < 0.2 * float(np.percentile(a0, 99)):
+            continue  # mostly background or noise
+        hh, ww = a.shape[:2]
+        long_side = int(rng.integers(LOWRES_LONG_SIDE[0], LOWRES_LONG_SIDE[1] + 1))
+        ratio = min(hh, ww) / max(hh, ww) * rng.uniform(0.8, 1.25)
+        short = int(np.clip(round(long_side * ratio), 12, long_side))
+        shape = (long_side, short) if hh >= ww else (short, long_side)
+        shape = (min(shape[0], hh), min(shape[1], ww))  # never up-sample: already coarse enough
+        return _shrink(a, shape), mode
+    return None
+
+
+def _lgg_views(img: np.ndarray, rng) -> np.ndarray:
+    """The LGG slice as stored (pre-contrast, FLAIR, post-contrast) or one of its sequences as a grey image; the two
+    T1-weighted ones (pre/post-contrast) more often, since coarse whole-brain studies are mostly T1."""
+    k = rng.choice(4, p=[0.25, 0.3, 0.15, 0.3])
+    return img if k == 0 or img.ndim == 2 else img[..., k - 1]
+
+
+def lowres_brain_samples(data_root: Path | None = None, parts: dict[str, str] | None = None, seed: int = 0,
+                         limit: int | None = None, series_copies: int = 2, reslice_step: int = 3, progress=print):
+    """Low-resolution brain_mri views -> list of (part, image (H, W[, C]), name).
+
+    * LGG slices: one view per slice, in the part of its patient (``parts`` maps the sample key to train / val / test,
+      e.g. the router's recorded split; default: the segmenter's patient split for ``seed``, as :func:`collect`).
+      Name ``<key>#lowres``.
+    * DICOM series: ``series_copies`` views of each slice with content, in its slab block's part
+      (``<series>/<i>#lowres<k>``); series of at least ``LOWRES_MIN_RESLICE`` slices (the near-isotropic sagittal
+      T1 MPRAGE) are also resliced into the two other planes *within each slab block* (so a view only holds slices of
+      one block), every ``reslice_step`` rows / columns: ``<series>/axial<r>@<lo>-<hi>#lowres`` and
+      ``<series>/coronal<c>@<lo>-<hi>#lowres`` (slices lo..hi of the stack).
+    No other data: nibabel's sample volumes stay a held-out check."""
+    root = Path(data_root) if data_root else D.DEFAULT_DATA_ROOT
+    rng = np.random.default_rng([seed, 7])
+    out = []
+    samples = D.list_samples("brain_mri", root / "brain_mri")
+    if parts is None:
+        split = D.make_split(samples, seed)
+        parts = {s.key: p for p in ("train", "val", "test") for s in D.select(samples, split, p)}
+    n = 0
+    for s in samples:
+        part = parts.get(s.key)
+        if part is None:
+            continue
+        if limit and n >= limit * 3:
+            break
+        v = low_resolution_view(_lgg_views(D.read_sample(s)[0], rng), rng)
+        if v is not None:
+            out.append((part, v[0], f"{s.key}{LOWRES_SUFFIX}"))
+            n += 1
+    progress(f"low-resolution brain views: {n} from LGG slices")
+    for series in sorted((root / "dicom_series").glob("*")):
+        if not series.is_dir():
+            continue
+        sl = dicom_series_slices(series)
+        if not sl:
+            continue
+        sp = _slab_parts(len(sl))
+        k0 = len(out)
+        # A long, near-isotropic series (the sagittal T1 MPRAGE) is a whole head in the DICOM display orientation
+        # (rows run head -> foot): crop windows then stay in the top 60 % of the head (the brain, not face and neck).
+        reslice = len(sl) >= LOWRES_MIN_RESLICE and len({a.shape for a in sl}) == 1
+        top = 0.6 if reslice else 1.0
+        for i, (a, part) in enumerate(zip(sl, sp)):
+            if part is None or not _content(a) or (limit and i % 8):
+                continue
+            for c in range(series_copies):
+                v = low_resolution_view(a, rng, top=top)
+                if v is not None:
+                    out.append((part, v[0], f"{series.name}/{i}{LOWRES_SUFFIX}{c}"))
+        if reslice:
+            vol = np.stack(sl).astype(np.float32)  # (stack, rows, cols)
+            rows = np.flatnonzero(vol.max(axis=(0, 2)) > 0.15 * np.percentile(vol, 99.5))
+            brain_rows = range(int(rows.min()), int(rows.min() + 0.6 * (rows.max() - rows.min())) + 1)
+            step = reslice_step * (8 if limit else 1)
+            for part in ("train", "val", "test"):
+                idx = [i for i, p in enumerate(sp) if p == part]
+                lo, hi = min(idx), max(idx)
+                block = vol[lo:hi + 1]  # only this block's slices: a view never mixes two parts
+                for plane, axis, keep, t in (("axial", 1, brain_rows, 1.0), ("coronal", 2, range(vol.shape[2]), top)):
+                    for r in range(0, vol.shape[axis], step):
+                        if r not in keep:
+                            continue
+                        a = np.take(block, r, axis=axis).T  # (in-plane axis of the stack image, stack)
+                        if not _content(a):
+                            continue
+                        v = low_resolution_view(a, rng, top=t)
+                        if v is not None:
+                            out.append((part, v[0], f"{series.name}/{plane}{r}@{lo}-{hi}{LOWRES_SUFFIX}"))
+        progress(f"low-resolution brain views: {len(out) - k0} from {series.name}")
+    return out
