@@ -20,7 +20,7 @@ from tests.conftest import require_data
 
 pytestmark = pytest.mark.gui
 
-FIRST_OVERLAY_BOUND_S = 1.0  # generous for a loaded 2-core CI box; the target on a quiet laptop is 0.150 s
+FIRST_OVERLAY_BOUND_S = 1.0  # a sanity bound only; the 150 ms target is shown by `medroute bench --suite segment_gui`
 
 
 @pytest.fixture
@@ -154,6 +154,22 @@ def test_cancel_stops_background_work(window, qtbot, seg_plugins, tmp_path):
     assert not seg.running and seg.action.isEnabled() and not seg.bar.isVisible()
     assert window.labelmap is None or not window.labelmap.data.any()  # labels unchanged
     assert window.grid.labelmap is window.labelmap  # the preview is gone
+
+
+def test_new_study_while_segmenting_never_shows_the_old_run(window, qtbot, seg_plugins, tmp_path):
+    window.open_path(_volume(tmp_path, n=60), blocking=True)
+    seg = window.segmenter
+    _settle(window, qtbot)
+    shown = []
+    seg.sigFirstSlice.connect(lambda z, _lat: shown.append(z))
+    with qtbot.waitSignal(seg.sigCancelled, timeout=120000):
+        assert seg.segment(task="brain_mri")
+        window.open_path(require_data("dicom_series", "pgbm003_t1post"), blocking=True)  # cancels the run
+    worker = seg._retired[-1]
+    assert worker.wait(10)
+    assert not shown and seg.preview is None  # no preview of the old study was ever put on the new one
+    assert window.grid.labelmap is window.labelmap is None
+    assert not seg.running and seg.action.isEnabled()
 
 
 def test_no_suitable_model_is_reported(window, qtbot, fake_plugins):  # noqa: F811

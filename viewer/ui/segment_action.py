@@ -7,6 +7,13 @@ one undoable step through the editing controller (``apply_model_result``: asks b
 with provenance = plugin id + version.  Cancel stops the background work and restores the previous overlay.
 Compiled models are prepared in the background when a study opens, so the first overlay comes quickly.
 
+The path to the first overlay is kept short (``benchmarks/bench_segment_gui.py`` measures it with the real
+plugins; target 150 ms): the open-time warm-up also imports the pipeline and runs the router once (first-call
+costs), and pauses its remaining compiles while a press waits for its visible slice; the preview layer is put
+into the views as soon as the study is routed (while the visible slice is inferred), so the first slice itself
+is one slice copy and a one-slice repaint; the worker starts the rest of the volume only once that overlay is
+shown (see ``SegmentWorker.shown``), so the background stream does not compete with it for the CPU.
+
 Threads: the worker computes in a Python thread and hands results over with queued signals; only this
 controller, in the GUI thread, touches the preview/label maps and the views (see ``segment_worker``).
 """
@@ -42,6 +49,8 @@ class SegmentController(QtCore.QObject):
         self._registry = self._engine = None
         self._retired: list[SegmentWorker] = []  # ended workers whose thread may still be returning
         self._shown = 0  # slices done when the preview was last refreshed
+        self._no_first_pending = threading.Event()  # clear while a press waits for its visible slice
+        self._no_first_pending.set()
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(150)
         self.timer.timeout.connect(self._poll)
@@ -112,12 +121,18 @@ class SegmentController(QtCore.QObject):
     def _on_study_loaded(self, study) -> None:
         self.cancel()  # a result for the previous study is never applied to this one
         reg, eng = self.registry, self.engine
+        idle = self._no_first_pending
 
         def warm():  # compile the router and the task models off the UI thread (cached on disk too)
             try:
+                from ..inference import pipeline  # noqa: F401 - imported here, not on the first press
+                from ..inference.router import router_probabilities
+
                 if reg.router is not None:
                     eng.warm_up(reg.router)
+                    router_probabilities(reg.router, eng, np.zeros((8, 8), np.float32))  # first-call costs
                 for p in reg.tasks:
+                    idle.wait(5.0)  # a press waits for its visible slice: let it have the CPU first
                     eng.warm_up(p, ("latency",))
             except Exception:  # noqa: BLE001 - the Segment action reports real problems
                 pass
@@ -152,6 +167,7 @@ class SegmentController(QtCore.QObject):
         w.cancelled.connect(self._on_cancelled, queued)
         w.failed.connect(self._on_failed, queued)
         self.worker = w
+        self._no_first_pending.clear()
         self.timer.start()
         self.action.setEnabled(False)
         self.cancel_action.setEnabled(True)
@@ -167,25 +183,41 @@ class SegmentController(QtCore.QObject):
         if self.worker is not None:
             self.worker.cancel()
 
+    def _stale(self) -> bool:
+        """The running worker was cancelled, or segments a study that is no longer the one on show."""
+        w = self.worker
+        return w.token.cancelled or self.win.study is None or w.voxels is not self.win.study.voxels
+
     @QtCore.Slot(object)
     def _on_routed(self, payload) -> None:
         if self.worker is None:
             return  # defensive: nothing runs (each worker ends with exactly one of finished/cancelled/failed)
+        if self._stale():  # its cancelled/finished signal follows; never show a preview of another study
+            return
         plugin, decision = payload
         self.decision_label.setText(f"{plugin.name}: {decision.describe()}")
         table = LabelTable([Label(lab.value, lab.name, lab.color) for lab in plugin.labels])
         # the views draw a GUI-thread-owned copy: the worker's array is written by OpenVINO threads meanwhile
         self.preview = LabelMap(np.zeros_like(self.worker.out), self.win.study.geometry, table,
                                 source=f"{plugin.id} {plugin.version}")
+        # shown now, still empty, while the worker infers the visible slice: the views and the info pane are
+        # set up off the first overlay's path, which is then one slice copy and a one-slice repaint
+        self.win.grid.set_labelmap(self.preview)
 
     @QtCore.Slot(int)
     def _on_first_slice(self, z: int) -> None:
-        if self.preview is None or self.worker is None:
+        w = self.worker
+        if self.preview is None or w is None or self._stale():
+            if w is not None:
+                w.shown.set()
             return
-        self.preview.data[z] = self.worker.out[z]
-        self.win.grid.set_labelmap(self.preview)
+        self.preview.data[z] = w.out[z]
+        if self.win.grid.labelmap is not self.preview:
+            self.win.grid.set_labelmap(self.preview)
         _, ny, nx = self.preview.shape
         self.preview.notify((z, z + 1, 0, ny, 0, nx))
+        w.shown.set()  # the worker goes on with the rest of the volume
+        self._no_first_pending.set()
         self.first_latency = time.perf_counter() - self.t_action
         self.win.statusBar().showMessage(f"First slice in {self.first_latency * 1000:.0f} ms; segmenting the rest ...")
         self.sigFirstSlice.emit(z, self.first_latency)
@@ -206,6 +238,7 @@ class SegmentController(QtCore.QObject):
 
     def _end(self) -> None:
         self.timer.stop()
+        self._no_first_pending.set()
         w, self.worker = self.worker, None
         # its thread may still be returning from _run: keep the QObject until then, so that it is destroyed here
         # in the GUI thread (its owner) and never by the worker thread dropping the last reference
@@ -276,6 +309,7 @@ class SegmentController(QtCore.QObject):
     def shutdown(self) -> None:
         """Window closing: stop the background work and let its thread end before Qt goes away."""
         self.timer.stop()
+        self._no_first_pending.set()  # the warm-up must not wait for a first slice that will never be shown
         if self.worker is not None:
             self.worker.cancel()
         for w in [self.worker, *self._retired]:

@@ -17,6 +17,9 @@ Threading rules (why this is a ``threading.Thread`` and not a ``QThread``):
   worker thread and delivered through queued connections, so every slot - and everything that touches the label
   map, psygnal listeners or pyqtgraph items - runs in the GUI thread.  The worker thread touches only numpy.
 * OpenVINO's callback threads only store two integers here (``done``, ``total``); no Qt call happens there.
+* After announcing the visible slice the worker waits (``SHOWN_WAIT_S`` at most) until the controller has put it
+  on screen (``shown``, set in the GUI thread): the volume stream would otherwise take both the CPU and the GIL
+  from the GUI thread in the very milliseconds it draws the first overlay.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import numpy as np
 from PySide6 import QtCore
 
 from ..errors import MedRouteError
+
+SHOWN_WAIT_S = 0.5  # the longest the background volume waits for the first overlay to be on screen
 
 
 class SegmentWorker(QtCore.QObject):
@@ -45,6 +50,7 @@ class SegmentWorker(QtCore.QObject):
         self.voxels, self.out, self.first, self.task = voxels, out, int(first), task
         self.registry, self.engine = registry, engine
         self.token = CancelToken()
+        self.shown = threading.Event()  # set by the controller once the visible slice is on screen
         self.done, self.total = 0, int(voxels.shape[0])
         self.timings: dict = {}
         self._thread = threading.Thread(target=self._run, name="medroute-segment", daemon=True)
@@ -54,6 +60,7 @@ class SegmentWorker(QtCore.QObject):
 
     def cancel(self) -> None:
         self.token.cancel()
+        self.shown.set()
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
@@ -71,6 +78,7 @@ class SegmentWorker(QtCore.QObject):
     def _on_slice(self, z: int, _mask) -> None:
         self.timings["first_slice"] = round(time.perf_counter() - self._t0, 4)
         self.sliceReady.emit(z)
+        self.shown.wait(SHOWN_WAIT_S)  # let the GUI thread draw it before the volume stream starts
 
     def _run(self) -> None:  # the worker thread
         from ..inference.pipeline import SegmentationResult, segment_study
