@@ -19,7 +19,7 @@ TASKS = {
                        "trained on RGB pre-contrast/FLAIR/post-contrast slices and on grey single-sequence slices.",
         "labels": [{"value": 1, "name": "FLAIR abnormality", "color": "#ff5a36"}],
         "split": "by patient", "architecture": "unet", "widths": [16, 32, 64, 128],
-        "input": SEG_INPUT, "crop": 128, "batch": 16, "epochs": 220, "val_every": 10, "lr": 3e-3, "fg_prob": 0.6,
+        "input": SEG_INPUT, "crop": 128, "batch": 16, "epochs": 200, "val_every": 10, "lr": 3e-3, "fg_prob": 0.6,
         "train_parts": ["train", "val"],
         "augment": {"rotate_deg": 20, "scale": [0.85, 1.2], "p_grey": 0.3, "grey_channel_weights": [0.25, 0.5, 0.25],
                     "colour_gain": 0.25},
@@ -30,7 +30,7 @@ TASKS = {
         "description": "Segments polyps on colour colonoscopy frames (CVC-ClinicDB).",
         "labels": [{"value": 1, "name": "polyp", "color": "#36c5ff"}],
         "split": "by video sequence", "architecture": "unet", "widths": [16, 32, 64, 128, 256],
-        "input": {**SEG_INPUT, "size": [128, 128]}, "crop": None, "batch": 16, "epochs": 280, "val_every": 10,
+        "input": {**SEG_INPUT, "size": [128, 128]}, "crop": None, "batch": 16, "epochs": 250, "val_every": 10,
         "lr": 3e-3, "fg_prob": 0.5, "train_parts": ["train", "val"],
         "augment": {"rotate_deg": 25, "scale": [0.8, 1.25], "colour_gain": 0.1},
         # one polyp per frame (479 of 515 masks have one component; the rest add specks < 0.2 % of it): keep the
