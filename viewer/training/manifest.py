@@ -69,7 +69,7 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
              f"- Architecture: {'U-Net' if rec['kind'] != 'router' else 'small CNN classifier'}, widths "
              f"{rec['widths']}, input {rec['input']['channels']}x{rec['input']['size'][0]}x{rec['input']['size'][1]} "
              f"(NCHW, percentile 0.5/99.5 normalisation, bilinear resize, grey images replicated to 3 channels).",
-             "- Shipped weights: OpenVINO IR, INT8 (NNCF post-training quantisation, mixed preset, "
+             "- Shipped weights: OpenVINO IR, INT8 (NNCF post-training quantisation, mixed preset, full bias correction, "
              f"{m['calibration_images']} calibration images from the training split).",
              f"- Trained {rec['epochs']} epochs, seed {rec.get('seed', 0)}; the packaged weights are from epoch "
              f"{m['packaged_epoch']} (validation score {_fmt(m['packaged_val_score'])}; best validation score "

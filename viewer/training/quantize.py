@@ -220,7 +220,10 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
         metrics["eval_set_sha256"] = eval_set_sha256(test)
         metrics["init"] = rec.get("init")
         if c_base is not None:
-            mb = eval_segmentation(c_base, rec, test)
+            # the installed version with its own input contract, threshold and post-processing
+            base_rec = dict(rec, input=dict(base.raw["input"]), threshold=base.threshold,
+                            postprocess=dict(base.postprocess))
+            mb = eval_segmentation(c_base, base_rec, test)
             metrics["comparison"] = {
                 "baseline_id": base.id, "baseline_version": base.version, "baseline_sha256": base.sha256,
                 "metric": metrics["primary_metric"] + " (INT8)", "n_cases": len(test),
