@@ -40,7 +40,7 @@ def _make_v1_plugin(tmp_path: Path, user_dir: Path, cases) -> None:
 
 
 @pytest.mark.parametrize("plugin", ["shipped", "trained-here"])
-def test_segment_edit_export_retrain_quantize_install(tmp_path, plugin, private_dirs):
+def test_segment_edit_export_retrain_quantize_install(tmp_path, plugin, private_dirs, monkeypatch):
     from viewer.editing import Session, apply_model_result
     from viewer.export import case_from_files, case_from_session, export_cases, pair_files, validate_dataset
     from viewer.export.install import install_plugin, installed_versions, rollback
@@ -58,6 +58,11 @@ def test_segment_edit_export_retrain_quantize_install(tmp_path, plugin, private_
             pytest.skip("plugins/brain_mri is not built yet (python -m viewer.training.train_all)")
         registry = Registry.scan(user_dirs=[user_dir])
     else:
+        # a world with no shipped plugins: the registry the training and quantize steps consult sees only the user's
+        import viewer.inference.registry as R
+
+        (tmp_path / "no_builtin").mkdir()
+        monkeypatch.setattr(R, "BUILTIN_DIR", tmp_path / "no_builtin")
         _make_v1_plugin(tmp_path, user_dir, [case_from_files(i, l_, GROUP) for i, l_ in pairs[2:8]])
         registry = Registry.scan(builtin=False, user_dirs=[user_dir])
     v1 = registry.task("brain_mri")
