@@ -48,3 +48,43 @@ def test_random_crops_prefer_foreground():
     assert all(y.any() for y in yb)
     xb, yb = random_crops(imgs, masks, None, rng)
     assert xb.shape == (8, 3, 256, 256)
+
+
+def test_hue_and_saturation_keep_luma_and_leave_grey_alone():
+    from viewer.training.augment import _RGB2YIQ, _hue_saturation
+
+    g = torch.Generator().manual_seed(2)
+    x = 0.4 + 0.2 * torch.rand(4, 3, 16, 16, generator=g)
+    hue, sat = torch.tensor([0.3, -0.3, 0.0, 0.2]), torch.tensor([1.0, 1.0, 0.0, 1.3])
+    y = _hue_saturation(x, hue, sat)
+    luma = lambda t: torch.einsum("j,njhw->nhw", _RGB2YIQ[0], t)  # noqa: E731
+    assert torch.allclose(luma(y), luma(x), atol=1e-4)  # brightness untouched (nothing is clipped here)
+    assert not torch.allclose(y[0], x[0], atol=1e-3)  # the colour did turn
+    assert torch.allclose(y[2, 0], y[2, 1], atol=1e-5) and torch.allclose(y[2, 1], y[2, 2], atol=1e-5)  # sat 0 = grey
+    grey = x[:, :1].expand(-1, 3, -1, -1).contiguous()
+    assert torch.allclose(_hue_saturation(grey, hue, torch.ones(4)), grey, atol=1e-5)  # no chroma to turn
+
+
+def test_blur_only_touches_picked_images_and_keeps_the_mean():
+    from viewer.training.augment import _blur
+
+    x = torch.zeros(3, 3, 21, 21)
+    x[:, :, 10, 10] = 1.0
+    y = _blur(x, torch.tensor([True, False, True]), torch.tensor([1.0, 1.0, 0.5]))
+    assert torch.equal(y[1], x[1])
+    assert y[0, 0, 10, 10] < 0.5 and y[0, 0, 10, 11] > 0  # spread out
+    assert torch.allclose(y[0].sum(), x[0].sum(), atol=1e-5)  # and normalised
+    assert y[2, 0, 10, 10] > y[0, 0, 10, 10]  # a smaller sigma spreads less
+
+
+def test_per_image_dice_weighs_a_small_object_like_a_large_one():
+    from viewer.training.train import dice_bce
+
+    target = torch.zeros(2, 1, 32, 32)
+    target[0, 0, :20, :20] = 1  # large object, found
+    target[1, 0, 5:8, 5:8] = 1  # small object, missed
+    logits = torch.where(target[:1] > 0, 8.0, -8.0)
+    logits = torch.cat([logits, torch.full((1, 1, 32, 32), -8.0)])
+    pooled, per_image = dice_bce(logits, target), dice_bce(logits, target, per_image=True)
+    # pooled Dice hardly notices the missed small object; per image it costs half the Dice term
+    assert float(per_image - pooled) > 0.4

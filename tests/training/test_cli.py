@@ -18,7 +18,9 @@ def test_parsers_registered():
     a = p.parse_args(["train", "--task", "polyp", "--out", "x", "--device", "cpu", "--epochs", "3"])
     assert a.task == "polyp" and a.epochs == 3 and callable(a.func)
     a = p.parse_args(["quantize", "tdir", "--out", "plugins/polyp"])
-    assert a.train_dir == "tdir" and callable(a.func)
+    assert a.train_dir == ["tdir"] and callable(a.func)
+    a = p.parse_args(["quantize", "runs/polyp_s0", "runs/polyp_s1", "--out", "plugins/polyp"])
+    assert a.train_dir == ["runs/polyp_s0", "runs/polyp_s1"]  # an ensemble
 
 
 def test_add_parsers_does_not_import_torch():

@@ -84,3 +84,50 @@ def test_router_trains_and_quantizes(tmp_path):
     assert man["router"]["classes"] == ["brain_mri", "nuclei", "polyp", "other"]
     assert 0.5 <= man["router"]["threshold"] <= 0.97
     assert out.shape == (1, 4)
+
+
+def test_two_seeds_package_as_one_ensemble_model(tmp_path):
+    """Two TRAIN_DIRs of one task and split -> one INT8 IR whose FP32 twin outputs the mean of the members' logits;
+    a member from another split is refused with a clear error."""
+    import openvino as ov
+    import torch
+
+    from viewer.training.data import TrainingDataError, list_samples, read_sample
+    from viewer.training.finetune import resolve_init
+    from viewer.training.quantize import _load, quantize
+    from viewer.training.train import train
+
+    root = require_data("brain_mri")
+    samples = [s for s in list_samples("brain_mri", root) if s.group < "TCGA_DU_5853"][::4]
+    cases = [(s.key[:-4], *read_sample(s), s.group) for s in samples[:16]]
+    ds = write_nnunet(tmp_path / "Dataset001_Brain", cases)
+    kw = dict(data_dir=ds, max_steps=2, batch=4, threads=2, progress=False)
+    for seed in (0, 1):
+        train("brain_mri", tmp_path / f"s{seed}", seed=seed, split_seed=0, **kw)
+    train("brain_mri", tmp_path / "other_split", seed=1, split_seed=3, **kw)
+    assert json.loads((tmp_path / "s1" / "config.json").read_text())["split"] == \
+        json.loads((tmp_path / "s0" / "config.json").read_text())["split"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(TrainingDataError, match="split"):
+            quantize([tmp_path / "s0", tmp_path / "other_split"], tmp_path / "bad", calibration=4, latency_runs=5)
+        m = quantize([tmp_path / "s0", tmp_path / "s1"], tmp_path / "plugins" / "brain_mri", calibration=4,
+                     latency_runs=5)
+    pdir = tmp_path / "plugins" / "brain_mri"
+    _check_plugin(pdir, "segmentation")
+    assert [x["seed"] for x in m["members"]] == [0, 1]
+    assert "Ensemble of 2 networks" in (pdir / "MODEL_CARD.md").read_text()
+    # the FP32 IR is the mean of the two members' logits
+    x = torch.from_numpy(np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32))
+    with torch.no_grad():
+        want = torch.stack([_load(tmp_path / d)[1](x) for d in ("s0", "s1")]).mean(0).numpy()
+    fp32 = ov.Core().compile_model(tmp_path / "s0" / "fp32_ensemble" / "model.xml", "CPU",
+                                   {"INFERENCE_PRECISION_HINT": "f32"})
+    assert np.allclose(fp32({0: x.numpy()})[0], want, atol=1e-3)
+    assert not (tmp_path / "s0" / "fp32").exists()  # a single member's IR is not overwritten
+    # fine-tuning starts from the first member (stored as float16)
+    state, _ = resolve_init(pdir, "brain_mri")
+    first = _load(tmp_path / "s0")[1].state_dict()
+    assert state.keys() == first.keys()
+    k = next(k for k in first if k.endswith("weight") and first[k].ndim == 4)
+    assert state[k].dtype == torch.float16 and torch.allclose(state[k].float(), first[k], atol=1e-3)

@@ -2,7 +2,9 @@
 
 Geometric (applied identically to image and mask): flips, 90-degree turns, rotation, isotropic scale, small shift,
 through one affine ``grid_sample`` per batch (bilinear for the image, nearest for the mask, zero padding).
-Intensity (image only): brightness, contrast, gamma, per-channel colour gain, and for the brain model a "grey"
+Intensity (image only): brightness, contrast, gamma, per-channel colour gain, saturation and hue (a rotation of the
+chroma plane in YIQ space, so a pinker or yellower endoscope light), a light Gaussian blur (out-of-focus frames),
+and for the brain model a "grey"
 replacement that turns the RGB (pre-contrast, FLAIR, post-contrast) input into one re-normalised channel repeated
 three times, as a plain grey MR slice is after the ``replicate`` grey policy.
 """
@@ -28,6 +30,9 @@ class AugmentConfig:
     contrast: tuple[float, float] = (0.8, 1.25)
     gamma: tuple[float, float] = (0.7, 1.5)
     colour_gain: float = 0.0
+    saturation: tuple[float, float] = (1.0, 1.0)
+    hue_deg: float = 0.0
+    p_blur: float = 0.0
     p_grey: float = 0.0
     grey_channel_weights: tuple[float, ...] = (0.25, 0.5, 0.25)
 
@@ -73,6 +78,36 @@ def _renorm(c: torch.Tensor) -> torch.Tensor:
     return ((c - lo) / (hi - lo).clamp_min(1e-6)).clamp(0, 1)
 
 
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ2RGB = torch.linalg.inv(_RGB2YIQ)
+
+
+def _hue_saturation(x: torch.Tensor, hue: torch.Tensor, sat: torch.Tensor) -> torch.Tensor:
+    """Rotate the chroma (I, Q) of each RGB image by ``hue`` radians and scale it by ``sat``; luma is kept."""
+    n = x.shape[0]
+    cos, sin = torch.cos(hue) * sat, torch.sin(hue) * sat
+    rot = torch.zeros(n, 3, 3)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    m = (_YIQ2RGB @ rot @ _RGB2YIQ).to(x.dtype)  # (N, 3, 3)
+    return torch.einsum("nij,njhw->nihw", m, x).clamp(0, 1)
+
+
+def _blur(x: torch.Tensor, pick: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur (radius 3) of the picked images, each with its own sigma."""
+    if not pick.any():
+        return x
+    k = torch.arange(-3, 4, dtype=x.dtype)
+    w = torch.exp(-0.5 * (k[None] / sigma[:, None].to(x.dtype)) ** 2)
+    w = w / w.sum(1, keepdim=True)  # (N, 7)
+    n, c, h, wd = x.shape
+    y = x.reshape(1, n * c, h, wd)
+    wk = w.repeat_interleave(c, 0)  # (N*C, 7)
+    y = F.conv2d(F.pad(y, (3, 3, 0, 0), mode="replicate"), wk[:, None, None, :], groups=n * c)
+    y = F.conv2d(F.pad(y, (0, 0, 3, 3), mode="replicate"), wk[:, None, :, None], groups=n * c)
+    return torch.where(pick.view(-1, 1, 1, 1), y.reshape(n, c, h, wd), x)
+
+
 def intensity(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     n, c = x.shape[:2]
 
@@ -88,6 +123,10 @@ def intensity(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.
             x = torch.where(pick.view(-1, 1, 1, 1), grey.expand(-1, 3, -1, -1), x)
     if cfg.colour_gain > 0 and c == 3:
         x = x * u(1 - cfg.colour_gain, 1 + cfg.colour_gain, c, 1, 1)
+    if c == 3 and (cfg.hue_deg > 0 or cfg.saturation != (1.0, 1.0)):
+        x = _hue_saturation(x, u(-cfg.hue_deg, cfg.hue_deg) * math.pi / 180, u(*cfg.saturation))
+    if cfg.p_blur > 0:
+        x = _blur(x, torch.rand(n, generator=g) < cfg.p_blur, u(0.5, 1.5))
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * u(*cfg.contrast, 1, 1, 1) + mean + u(-cfg.brightness, cfg.brightness, 1, 1, 1)
     x = x.clamp(0, 1)

@@ -45,8 +45,8 @@ def _cmd_train(args) -> int:
 
         data = os.pathsep.join([str(args.data or DEFAULT_DATA_ROOT / args.task), str(DEFAULT_DATA_ROOT / args.task)])
     rec = train(args.task, args.out, data_dir=data, device=args.device, epochs=args.epochs, init=args.init,
-                seed=args.seed, threads=args.threads, max_steps=args.max_steps, limit=args.limit,
-                batch=args.batch)
+                seed=args.seed, split_seed=args.split_seed, threads=args.threads, max_steps=args.max_steps,
+                limit=args.limit, batch=args.batch)
     if rec:
         print(f"trained {args.task} into {args.out}: epoch {rec.get('epoch')}, validation {rec.get('val_score')}")
     return 0
@@ -56,7 +56,7 @@ def _cmd_quantize(args) -> int:
     _need_torch()
     from .quantize import quantize
 
-    m = quantize(args.train_dir, args.out, data_dir=args.data, calibration=args.calibration,
+    m = quantize(args.train_dir if len(args.train_dir) > 1 else args.train_dir[0], args.out, data_dir=args.data, calibration=args.calibration,
                  compare=not args.no_compare)
     print(f"INT8 plugin {m.get('version')} written to {args.out}: primary FP32 {m.get('primary_fp32')}, INT8 "
           f"{m.get('primary_int8')}, INT8 latency {m['latency_ms_median']['int8']} ms")
@@ -82,6 +82,9 @@ def add_parsers(subparsers) -> None:
                                                  "(for --task all: the folder holding one TRAIN_DIR per task)")
     pt.add_argument("--plugins", default="plugins", help="--task all only: where the INT8 plugins are written")
     pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--split-seed", type=int, default=None,
+                    help="seed of the train/val/test split (default: --seed); keep it fixed to train several seeds "
+                         "on one split")
     pt.add_argument("--threads", type=int, help="torch CPU threads")
     pt.add_argument("--batch", type=int, help="batch size (default: the recipe's)")
     pt.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (smoke tests)")
@@ -89,7 +92,9 @@ def add_parsers(subparsers) -> None:
     pt.set_defaults(func=_cmd_train)
 
     pq = subparsers.add_parser("quantize", help="TRAIN_DIR -> INT8 OpenVINO plugin folder with metrics")
-    pq.add_argument("train_dir")
+    pq.add_argument("train_dir", nargs="+",
+                    help="TRAIN_DIR; several TRAIN_DIRs of one task and split (different --seed) are packaged as "
+                         "one ensemble model (the mean of their logits)")
     pq.add_argument("--out", required=True, help="plugin folder to write (plugin.toml, model.xml/.bin, ...)")
     pq.add_argument("--data", help="data folder for calibration and the test metrics (default: as trained)")
     pq.add_argument("--calibration", type=int, default=200, help="calibration images (default 200)")

@@ -4,13 +4,13 @@ the installed version on the same validation cases.
 ``--init`` accepts, in this order:
 
 1. a training folder (``best.pt``) or a checkpoint file (``.pt``);
-2. a plugin folder, or a plugin id known to the registry: the plugin's ``init_weights.npz`` (the FP32 state dict
-   that ``medroute quantize`` writes next to the INT8 IR; plain numpy, no pickle);
+2. a plugin folder, or a plugin id known to the registry: the plugin's ``init_weights.npz`` (the FP32 state dict,
+   stored as float16, that ``medroute quantize`` writes next to the INT8 IR; plain numpy, no pickle);
 3. for a plugin id whose plugin has no ``init_weights.npz`` (built before it was added): the training folder it was
    built from, ``runs/<id>/best.pt`` in the repository.
 
 INT8 IR weights are never used to initialise training: they are quantised and NNCF folds them, so the FP32 weights
-are shipped beside them (about 2 MB for a task U-Net).
+are shipped beside them (as float16: about 1-4 MB for a task U-Net).
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def _npz_load(path: Path) -> dict:
 
 
 def save_init_weights(model, out_dir: Path) -> Path:
-    """The FP32 state dict as ``init_weights.npz`` (what ``--init <plugin>`` loads)."""
-    sd = {k: v.detach().float().cpu().numpy() if v.is_floating_point() else v.detach().cpu().numpy()
+    """The state dict as ``init_weights.npz`` (what ``--init <plugin>`` loads), floating tensors stored as float16
+    to halve the size in the repository: a fine-tuning start point does not need more (loading casts back)."""
+    sd = {k: v.detach().cpu().half().numpy() if v.is_floating_point() else v.detach().cpu().numpy()
           for k, v in model.state_dict().items()}
     path = Path(out_dir) / INIT_WEIGHTS
     tmp = path.with_name(".init_weights.tmp.npz")

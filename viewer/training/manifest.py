@@ -75,6 +75,10 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
              f"{m['packaged_epoch']} (validation score {_fmt(m['packaged_val_score'])}; best validation score "
              f"{_fmt(m['best_val_score'])} at epoch {m['best_val_epoch']}). Recipe in `plugin.toml` [training] and "
              "`docs/training.md`."]
+    if rec.get("members"):
+        lines += [f"- Ensemble of {len(rec['members'])} networks of this architecture, trained on the same split with "
+                  f"seeds {', '.join(str(x['seed']) for x in rec['members'])}; the model outputs the mean of their "
+                  "logits (one IR, one inference call). Fine-tuning (`--init`) starts from the first network alone."]
     if rec.get("postprocess", {}).get("largest_component"):
         lines += ["- Post-processing: only the largest connected component of the prediction is kept in each image "
                   "(`[postprocess] largest_component`); the test scores below include it."]

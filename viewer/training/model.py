@@ -71,6 +71,18 @@ class RouterNet(nn.Module):
         return self.fc(self.drop(x))
 
 
+class Ensemble(nn.Module):
+    """Networks trained with different seeds on one split, run as one model: the mean of their logits.  Averaging
+    lowers the variance of a small-data model on images unlike its training set (new patients, new videos)."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+
 def build_model(kind: str, in_channels: int, out_channels: int, widths) -> nn.Module:
     if kind in ("unet", "segmentation"):
         return UNet(in_channels, out_channels, widths)

@@ -52,6 +52,31 @@ def _load(train_dir: Path):
     return rec, model.eval()
 
 
+# what must agree between the members of an ensemble (they are run on one input and scored on one test split)
+_ENSEMBLE_SAME = ("task", "kind", "architecture", "widths", "input", "split", "train_parts", "threshold")
+
+
+def _load_members(train_dir):
+    """One TRAIN_DIR -> (rec, model); several -> (rec of the first, ``Ensemble``) after checking that they were
+    trained for the same task, input contract and split.  The FP32 IR of an ensemble goes to
+    ``<first TRAIN_DIR>/fp32_ensemble``."""
+    if not isinstance(train_dir, list):
+        return _load(train_dir)
+    from .model import Ensemble
+
+    loaded = [_load(Path(d)) for d in train_dir]
+    rec = loaded[0][0]
+    for d, (r, _) in zip(train_dir[1:], loaded[1:]):
+        diff = [k for k in _ENSEMBLE_SAME if r.get(k) != rec.get(k)]
+        if diff:
+            raise TrainingDataError(f"{d} cannot join an ensemble with {train_dir[0]}: they differ in "
+                                    f"{', '.join(diff)} (members must be the same task, network and split).", d)
+    rec = dict(rec, members=[{"train_dir": r["train_dir"], "seed": r.get("seed", 0), "epoch": r["best_epoch"],
+                              "final_val_score": r["final_val_score"]} for r, _ in loaded])
+    rec["fp32_dir"] = "fp32_ensemble"
+    return rec, Ensemble([m for _, m in loaded]).eval()
+
+
 def export_fp32(model, rec: dict, train_dir: Path):
     import openvino as ov
     import torch
@@ -60,7 +85,7 @@ def export_fp32(model, rec: dict, train_dir: Path):
     shape = [1, rec["input"]["channels"], h, w]
     with torch.no_grad():
         ovm = ov.convert_model(model, example_input=torch.zeros(shape), input=[shape])
-    fp32 = train_dir / "fp32" / "model.xml"
+    fp32 = train_dir / rec.get("fp32_dir", "fp32") / "model.xml"
     fp32.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(ovm, fp32, compress_to_fp16=False)
     return ovm, fp32
@@ -135,13 +160,18 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     import nncf
     import openvino as ov
 
-    train_dir, out_dir = Path(train_dir), Path(out_dir)
-    cfg = train_dir / "config.json"
+    dirs = [Path(d) for d in train_dir] if isinstance(train_dir, (list, tuple)) else [Path(train_dir)]
+    train_dir, out_dir = (dirs[0] if len(dirs) == 1 else dirs), Path(out_dir)
+    cfg = dirs[0] / "config.json"
+    if len(dirs) > 1 and cfg.is_file() and json.loads(cfg.read_text()).get("kind") != "segmentation":
+        raise TrainingDataError("Only 2-D segmentation models can be packaged as an ensemble of several TRAIN_DIRs.",
+                                dirs[0])
     if cfg.is_file() and json.loads(cfg.read_text()).get("task") == "hippocampus":  # 3-class, per-case 3D metrics
         from .hippocampus import quantize as quantize_volumes
 
         return quantize_volumes(train_dir, out_dir, data_dir, calibration, latency_runs, progress)
-    rec, model = _load(train_dir)
+    rec, model = _load_members(train_dir)
+    train_dir = Path(rec["train_dir"])
     task = rec["task"]
     data_dir = data_dir or rec.get("data_dir")
     ovm, fp32_path = export_fp32(model, rec, train_dir)
@@ -170,7 +200,8 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     versions = [v for v in (base.version if base else None, (rec.get("init") or {}).get("version")) if v]
     version = next_version(max(versions, key=_vkey)) if versions else VERSION
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_init_weights(model, out_dir)
+    # fine-tuning (--init <plugin>) starts from one network: an ensemble's first member
+    save_init_weights(model.members[0] if rec.get("members") else model, out_dir)
     xml = out_dir / "model.xml"
     ov.save_model(q, xml, compress_to_fp16=False)
     progress(f"{task}: INT8 IR written to {xml}")
@@ -183,7 +214,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
         "packaged_epoch": rec["best_epoch"], "packaged_val_score": rec["packaged_val_score"],
         "epochs": rec["epochs"], "final_val_score": rec["final_val_score"],
         "best_val_score": rec["best_val_score"], "best_val_epoch": rec["best_val_epoch"], "best_epoch": rec["best_epoch"],
-        "calibration_images": len(calib), "input_size": [h, w],
+        "calibration_images": len(calib), "input_size": [h, w], "members": rec.get("members"),
         "machine": {"cpu": platform.processor() or platform.machine(), "openvino": ov.get_version()},
     }
     if rec["kind"] == "router":

@@ -30,9 +30,13 @@ TASKS = {
         "description": "Segments polyps on colour colonoscopy frames (CVC-ClinicDB).",
         "labels": [{"value": 1, "name": "polyp", "color": "#36c5ff"}],
         "split": "by video sequence", "architecture": "unet", "widths": [16, 32, 64, 128, 256],
-        "input": {**SEG_INPUT, "size": [128, 128]}, "crop": None, "batch": 16, "epochs": 250, "val_every": 10,
-        "lr": 3e-3, "fg_prob": 0.5, "train_parts": ["train", "val"],
-        "augment": {"rotate_deg": 25, "scale": [0.8, 1.25], "colour_gain": 0.1},
+        "input": {**SEG_INPUT, "size": [160, 160]}, "crop": None, "batch": 16, "epochs": 220, "val_every": 10,
+        "lr": 3e-3, "fg_prob": 0.5, "train_parts": ["train", "val"], "loss": "dice_bce_per_image",
+        # 1.0.2: the 1.0.1 model fitted its 19 training sequences (0.945) but not new ones (0.69 on 5 unseen): wider
+        # geometry (any orientation, zoom to 1.5x so large polyps run off the frame), endoscope-light colour (hue,
+        # saturation), out-of-focus blur, and per-image Dice so small flat polyps weigh as much as large ones
+        "augment": {"rot90": True, "rotate_deg": 45, "scale": [0.7, 1.5], "shift": 0.1, "colour_gain": 0.1,
+                    "saturation": [0.6, 1.4], "hue_deg": 15, "p_blur": 0.2},
         # one polyp per frame (479 of 515 masks have one component; the rest add specks < 0.2 % of it): keep the
         # largest predicted component.  Chosen on the 1.0.0 model's held-out validation sequences (0.435 -> 0.445)
         "postprocess": {"largest_component": True},

@@ -42,13 +42,16 @@ def load_split_arrays(rec: dict, data_dir, split: dict, parts=("train", "val"), 
     return out
 
 
-def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def dice_bce(logits: torch.Tensor, target: torch.Tensor, per_image: bool = False) -> torch.Tensor:
+    """BCE + soft Dice.  ``per_image``: the Dice term is averaged over the images of the batch instead of pooled,
+    so a small polyp counts as much as a large one (as in the per-image Dice the task is scored by)."""
     logits = logits.float()
     bce = F.binary_cross_entropy_with_logits(logits, target)
     p = torch.sigmoid(logits)
-    inter = (p * target).sum()
-    dice = 1 - (2 * inter + 1) / (p.sum() + target.sum() + 1)
-    return bce + dice
+    dims = (1, 2, 3) if per_image else (0, 1, 2, 3)
+    inter = (p * target).sum(dims)
+    dice = 1 - (2 * inter + 1) / (p.sum(dims) + target.sum(dims) + 1)
+    return bce + dice.mean()
 
 
 def _lr_at(step: int, total: int, base: float, warmup: int) -> float:
@@ -93,8 +96,12 @@ def _save(path: Path, obj) -> None:
 
 def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int | None = None, init=None,
           seed: int = 0, limit: int | None = None, max_steps: int | None = None, batch: int | None = None,
-          crop: int | None = None, amp: bool = True, threads: int | None = None, progress: bool = True) -> dict:
-    """Train one task into ``out_dir``; returns the final log record."""
+          crop: int | None = None, amp: bool = True, threads: int | None = None, progress: bool = True,
+          split_seed: int | None = None) -> dict:
+    """Train one task into ``out_dir``; returns the final log record.  ``seed`` drives initialisation, sampling and
+    augmentation; ``split_seed`` (default: ``seed``) the train/val/test split, so models trained with different seeds
+    on the same split can be compared or averaged."""
+    split_seed = seed if split_seed is None else split_seed
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -103,7 +110,7 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rec = make_recipe(task, epochs=epochs, batch=batch, crop=crop)
-    rec.update(seed=seed, data_dir=str(data_dir) if data_dir else None, limit=limit, device=dev, world=dist.world)
+    rec.update(seed=seed, split_seed=split_seed, data_dir=str(data_dir) if data_dir else None, limit=limit, device=dev, world=dist.world)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed + 1000 * dist.rank)
     gen = torch.Generator().manual_seed(seed + 1000 * dist.rank)
@@ -128,7 +135,7 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
         out_ch = len(R.CLASSES)
     else:
         samples = D.list_samples(task, data_dir)
-        rec["split"] = D.make_split(samples, seed)
+        rec["split"] = D.make_split(samples, split_seed)
         arrays = load_split_arrays(rec, data_dir, rec["split"], limit=limit)
         parts = rec.get("train_parts", ["train"])  # ["train", "val"]: the final fit also learns from val
         Xtr = np.concatenate([arrays[p][0] for p in parts])
@@ -216,7 +223,7 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
             with autocast(dev, amp):
                 logits = net(x)
             loss = (F.cross_entropy(logits.float(), target) if task == "router"
-                    else dice_bce(logits, target))
+                    else dice_bce(logits, target, per_image=rec.get("loss") == "dice_bce_per_image"))
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             mark_step(dev)
