@@ -39,7 +39,7 @@ def keep_largest_component(mask: np.ndarray) -> np.ndarray:
 
     out = np.zeros_like(mask)
     for v in np.unique(mask[mask > 0]):
-        m = (mask == v).view(np.uint8) if mask.dtype == np.uint8 else (mask == v).astype(np.uint8)
+        m = (mask == v).view(np.uint8)  # a bool array viewed as 0/1 bytes, whatever the mask's dtype
         cc = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(m), True))
         sizes = np.bincount(cc.ravel())
         sizes[0] = 0

@@ -93,9 +93,16 @@ class Study:
         return n
 
     def intensity_range(self) -> tuple[float, float]:
-        if self.voxels.size == 0:
-            return (0.0, 0.0)
-        return float(np.min(self.voxels)), float(np.max(self.voxels))
+        """(min, max) of the voxels.  Scanned once per voxel array (tens of ms at 512x512x500) and remembered: the
+        info pane asks again on every label-layer change.  Replacing ``voxels`` invalidates it; writing into the
+        array in place does not (studies are read-only once opened)."""
+        v = self.voxels
+        cached = self.__dict__.get("_range")
+        if cached is not None and cached[0] is v:
+            return cached[1]
+        rng = (0.0, 0.0) if v.size == 0 else (float(np.min(v)), float(np.max(v)))
+        self.__dict__["_range"] = (v, rng)
+        return rng
 
     def summary(self) -> dict:
         """What ``medroute info`` reports."""
