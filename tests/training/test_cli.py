@@ -54,3 +54,15 @@ def test_unknown_data_folder(tmp_path, capsys):
     rc = main(["train", "--task", "nuclei", "--data", str(tmp_path / "missing"), "--device", "cpu",
                "--out", str(tmp_path / "t")])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_every_trainer_takes_the_cli_keywords():
+    """`medroute train` passes the same keywords to the 2-D trainer and the hippocampus (3-D) trainer."""
+    import inspect
+
+    from viewer.training.hippocampus import train as train_volumes
+    from viewer.training.train import train
+
+    for kw in ("seed", "split_seed", "threads", "max_steps", "limit", "batch", "init", "epochs", "device"):
+        assert kw in inspect.signature(train).parameters, kw
+        assert kw in inspect.signature(train_volumes).parameters, kw

@@ -109,6 +109,11 @@ def test_two_seeds_package_as_one_ensemble_model(tmp_path):
         json.loads((tmp_path / "s0" / "config.json").read_text())["split"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        for d in ("h0", "h1"):  # the 3-class hippocampus model (3-D metrics) is not averaged this way
+            (tmp_path / d).mkdir()
+            (tmp_path / d / "config.json").write_text(json.dumps({"task": "hippocampus", "kind": "segmentation"}))
+        with pytest.raises(TrainingDataError, match="ensemble"):
+            quantize([tmp_path / "h0", tmp_path / "h1"], tmp_path / "bad", calibration=4, latency_runs=5)
         with pytest.raises(TrainingDataError, match="split"):
             quantize([tmp_path / "s0", tmp_path / "other_split"], tmp_path / "bad", calibration=4, latency_runs=5)
         m = quantize([tmp_path / "s0", tmp_path / "s1"], tmp_path / "plugins" / "brain_mri", calibration=4,
@@ -117,6 +122,11 @@ def test_two_seeds_package_as_one_ensemble_model(tmp_path):
     _check_plugin(pdir, "segmentation")
     assert [x["seed"] for x in m["members"]] == [0, 1]
     assert "Ensemble of 2 networks" in (pdir / "MODEL_CARD.md").read_text()
+    man = tomllib.loads((pdir / "plugin.toml").read_text())
+    assert man["training"]["ensemble_seeds"] == [0, 1] and man["training"]["split_seed"] == 0
+    from viewer.training.latency import fp32_ir
+
+    assert fp32_ir(pdir) == tmp_path / "s0" / "fp32_ensemble" / "model.xml"  # not one member's IR
     # the FP32 IR is the mean of the two members' logits
     x = torch.from_numpy(np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32))
     with torch.no_grad():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,10 +99,10 @@ class Study:
         array in place does not (studies are read-only once opened)."""
         v = self.voxels
         cached = self.__dict__.get("_range")
-        if cached is not None and cached[0] is v:
+        if cached is not None and cached[0]() is v:
             return cached[1]
         rng = (0.0, 0.0) if v.size == 0 else (float(np.min(v)), float(np.max(v)))
-        self.__dict__["_range"] = (v, rng)
+        self.__dict__["_range"] = (weakref.ref(v), rng)  # weak: a replaced (maybe GB-sized) array is not kept alive
         return rng
 
     def summary(self) -> dict:

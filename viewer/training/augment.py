@@ -123,7 +123,7 @@ def intensity(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.
             x = torch.where(pick.view(-1, 1, 1, 1), grey.expand(-1, 3, -1, -1), x)
     if cfg.colour_gain > 0 and c == 3:
         x = x * u(1 - cfg.colour_gain, 1 + cfg.colour_gain, c, 1, 1)
-    if c == 3 and (cfg.hue_deg > 0 or cfg.saturation != (1.0, 1.0)):
+    if c == 3 and (cfg.hue_deg > 0 or tuple(cfg.saturation) != (1.0, 1.0)):
         x = _hue_saturation(x, u(-cfg.hue_deg, cfg.hue_deg) * math.pi / 180, u(*cfg.saturation))
     if cfg.p_blur > 0:
         x = _blur(x, torch.rand(n, generator=g) < cfg.p_blur, u(0.5, 1.5))

@@ -74,8 +74,8 @@ def add_parsers(subparsers) -> None:
                                    "(default ../shared/data/<task>; for the router and 'all' the shared-data root)")
     pt.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "hpu"))
     pt.add_argument("--epochs", type=int, help="number of epochs (default: the task's recipe)")
-    pt.add_argument("--init", help="fine-tune from: a plugin id or plugin folder (its FP32 init_weights.npz), "
-                                   "a TRAIN_DIR (its best.pt) or a checkpoint file")
+    pt.add_argument("--init", help="fine-tune from: a plugin id or plugin folder (its init_weights.npz: the FP32 "
+                                   "weights stored as float16), a TRAIN_DIR (its best.pt) or a checkpoint file")
     pt.add_argument("--mix-original", action="store_true",
                     help="train on --data plus the task's original training data (../shared/data/<task>)")
     pt.add_argument("--out", required=True, help="TRAIN_DIR for checkpoints, logs and the FP32 model "

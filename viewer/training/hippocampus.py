@@ -139,8 +139,11 @@ def load_init(model, init) -> str:
 
 def train(out_dir, data_dir=None, device: str = "auto", epochs: int | None = None, init=None, seed: int = 0,
           limit: int | None = None, max_steps: int | None = None, batch: int | None = None, amp: bool = True,
-          threads: int | None = None, progress: bool = True, lr: float | None = None) -> dict:
-    """Train the hippocampus U-Net into ``out_dir`` (single process; resumes from ``last.pt``)."""
+          threads: int | None = None, progress: bool = True, lr: float | None = None,
+          split_seed: int | None = None) -> dict:
+    """Train the hippocampus U-Net into ``out_dir`` (single process; resumes from ``last.pt``).  ``split_seed``
+    (default: ``seed``) chooses the train/val/test split of the cases."""
+    split_seed = seed if split_seed is None else split_seed
     import torch
 
     from .augment import AugmentConfig, augment_batch
@@ -155,13 +158,13 @@ def train(out_dir, data_dir=None, device: str = "auto", epochs: int | None = Non
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rec = make_recipe(TASK, epochs=epochs, batch=batch, lr=lr)
-    rec.update(seed=seed, data_dir=str(data_dir) if data_dir else None, limit=limit, device=dev, world=1,
+    rec.update(seed=seed, split_seed=split_seed, data_dir=str(data_dir) if data_dir else None, limit=limit, device=dev, world=1,
                init=str(init) if init else None)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     cases = list_cases(data_dir)
-    rec["split"] = make_split(cases, seed)
+    rec["split"] = make_split(cases, split_seed)
     if limit:
         rec["split"] = {k: v[:limit] for k, v in rec["split"].items()}
     Xtr, Ytr, _ = slice_arrays(rec, cases, rec["split"]["train"])

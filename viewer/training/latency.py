@@ -44,14 +44,26 @@ def remeasure(plugin_dir, fp32_xml=None, runs: int = 300) -> dict:
     return m["latency_ms_median"]
 
 
+def fp32_ir(plugin_dir, runs_dir="runs") -> Path:
+    """The FP32 twin of a plugin's INT8 IR: the path ``medroute quantize`` recorded in metrics.json (an ensemble's
+    is ``<first TRAIN_DIR>/fp32_ensemble``), else ``<runs_dir>/<id>/fp32/model.xml``."""
+    m = json.loads((Path(plugin_dir) / "metrics.json").read_text())
+    if m.get("fp32_ir"):
+        return Path(m["fp32_ir"])
+    if m.get("members"):  # an ensemble whose FP32 IR was not recorded: one member's IR would be the wrong model
+        return Path("/nonexistent")
+    return Path(runs_dir) / Path(plugin_dir).name / "fp32" / "model.xml"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("plugin_dirs", nargs="+")
-    ap.add_argument("--runs-dir", default="runs", help="where <id>/fp32/model.xml is looked for")
+    ap.add_argument("--runs-dir", default="runs",
+                    help="where <id>/fp32/model.xml is looked for when metrics.json does not name the FP32 IR")
     ap.add_argument("--runs", type=int, default=300)
     a = ap.parse_args(argv)
     for p in a.plugin_dirs:
-        fp32 = Path(a.runs_dir) / Path(p).name / "fp32" / "model.xml"
+        fp32 = fp32_ir(p, a.runs_dir)
         print(Path(p).name, json.dumps(remeasure(p, fp32, a.runs)), flush=True)
     return 0
 

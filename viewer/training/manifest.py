@@ -46,8 +46,11 @@ def write_plugin_toml(out_dir: Path, rec: dict, sha_bin: str, sha_xml: str, vers
         task, "by patient / sequence / image / series block / case / file")
     train_tbl = {"dataset": task if task != "router" else "brain_mri+nuclei+polyp+other", "split": split_unit,
                  "architecture": rec["architecture"], "widths": rec["widths"], "seed": rec.get("seed", 0),
+                 "split_seed": rec.get("split_seed", rec.get("seed", 0)),
+                 "ensemble_seeds": [x["seed"] for x in rec["members"]] if rec.get("members") else None,
                  "epochs": rec["epochs"], "batch": rec["batch"], "lr": rec["lr"], "loss":
-                 "cross-entropy" if task == "router" else "dice+bce",
+                 "cross-entropy" if task == "router" else
+                 ("dice (per image) + bce" if rec.get("loss") == "dice_bce_per_image" else "dice+bce"),
                  "crop": rec.get("crop"), "out_channels": len(rec["classes"]) if task == "router" else 1,
                  "train_parts": rec.get("train_parts", ["train"])}
     lines += _table("training", train_tbl)
@@ -71,7 +74,8 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
              f"(NCHW, percentile 0.5/99.5 normalisation, bilinear resize, grey images replicated to 3 channels).",
              "- Shipped weights: OpenVINO IR, INT8 (NNCF post-training quantisation, mixed preset, full bias correction, "
              f"{m['calibration_images']} calibration images from the training split).",
-             f"- Trained {rec['epochs']} epochs, seed {rec.get('seed', 0)}; the packaged weights are from epoch "
+             f"- Trained {rec['epochs']} epochs, seed {rec.get('seed', 0)}{' (first member)' if rec.get('members') else ''}; "
+             "the packaged weights are from epoch "
              f"{m['packaged_epoch']} (validation score {_fmt(m['packaged_val_score'])}; best validation score "
              f"{_fmt(m['best_val_score'])} at epoch {m['best_val_epoch']}). Recipe in `plugin.toml` [training] and "
              "`docs/training.md`."]

@@ -163,10 +163,11 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     dirs = [Path(d) for d in train_dir] if isinstance(train_dir, (list, tuple)) else [Path(train_dir)]
     train_dir, out_dir = (dirs[0] if len(dirs) == 1 else dirs), Path(out_dir)
     cfg = dirs[0] / "config.json"
-    if len(dirs) > 1 and cfg.is_file() and json.loads(cfg.read_text()).get("kind") != "segmentation":
-        raise TrainingDataError("Only 2-D segmentation models can be packaged as an ensemble of several TRAIN_DIRs.",
-                                dirs[0])
-    if cfg.is_file() and json.loads(cfg.read_text()).get("task") == "hippocampus":  # 3-class, per-case 3D metrics
+    first = json.loads(cfg.read_text()) if cfg.is_file() else {}
+    if len(dirs) > 1 and (first.get("kind") != "segmentation" or first.get("task") == "hippocampus"):
+        raise TrainingDataError("Only the 2-D single-label segmentation models (brain_mri, polyp, nuclei) can be "
+                                "packaged as an ensemble of several TRAIN_DIRs.", dirs[0])
+    if first.get("task") == "hippocampus":  # 3-class, per-case 3D metrics
         from .hippocampus import quantize as quantize_volumes
 
         return quantize_volumes(train_dir, out_dir, data_dir, calibration, latency_runs, progress)
@@ -215,6 +216,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
         "epochs": rec["epochs"], "final_val_score": rec["final_val_score"],
         "best_val_score": rec["best_val_score"], "best_val_epoch": rec["best_val_epoch"], "best_epoch": rec["best_epoch"],
         "calibration_images": len(calib), "input_size": [h, w], "members": rec.get("members"),
+        "fp32_ir": str(fp32_path),
         "machine": {"cpu": platform.processor() or platform.machine(), "openvino": ov.get_version()},
     }
     if rec["kind"] == "router":
