@@ -154,3 +154,52 @@ def test_fill_and_threshold_paint_on_real_nuclei_image():
     t.handle(PointerEvent("release", (0.0, float(seed[1]), float(seed[2])), 0))
     painted = ed.data[0] == 1
     assert painted.any() and np.all(img[painted] >= lo)  # only voxels in the range
+
+
+def _connected_threshold(arr, seed, lo, hi):
+    """The reference: SimpleITK's voxel-by-voxel flood (what flood_region used before), as a full-size mask."""
+    import SimpleITK as sitk
+
+    if arr.dtype.kind in "iu":  # the thresholds are cast to the pixel type: keep them in its range
+        lo, hi = max(lo, float(np.iinfo(arr.dtype).min)), min(hi, float(np.iinfo(arr.dtype).max))
+    out = sitk.ConnectedThreshold(sitk.GetImageFromArray(np.ascontiguousarray(arr)), seedList=[tuple(reversed(seed))],
+                                  lower=lo, upper=hi, replaceValue=1)
+    return sitk.GetArrayFromImage(out).astype(bool)
+
+
+@pytest.mark.parametrize("tol", [0, 40, 150])
+def test_flood_region_matches_connected_threshold_on_a_real_mr_volume(tol):
+    """The vectorised threshold + connected-component fill gives exactly SimpleITK's ConnectedThreshold region, in
+    3D and on a slice, on a real T1 volume (uint8 on disk), its int16 and its float32 copies."""
+    from viewer.editing import flood_region
+    from viewer.io import open_study
+
+    vol = open_study(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz")).voxels
+    seed = tuple(s // 2 for s in vol.shape)
+    for arr in (vol, vol.astype(np.int16), vol.astype(np.float32)):
+        v = float(arr[seed])
+        want = _connected_threshold(arr, seed, v - tol, v + tol)
+        box, mask = flood_region(arr, seed, tol, None)
+        got = np.zeros(arr.shape, bool)
+        got[box[0]:box[1], box[2]:box[3], box[4]:box[5]] = mask
+        assert np.array_equal(got, want) and want.sum() >= 1
+        for axis in range(3):  # 2D fills on the three planes
+            sl = np.take(arr, seed[axis], axis=axis)
+            local = tuple(seed[a] for a in range(3) if a != axis)
+            want2 = _connected_threshold(sl, local, v - tol, v + tol)
+            box, mask = flood_region(arr, seed, tol, axis)
+            assert box[2 * axis + 1] - box[2 * axis] == 1
+            got2 = np.zeros(sl.shape, bool)
+            rest = [a for a in range(3) if a != axis]
+            got2[box[2 * rest[0]]:box[2 * rest[0] + 1], box[2 * rest[1]]:box[2 * rest[1] + 1]] = np.squeeze(mask, axis)
+            assert np.array_equal(got2, want2)
+
+
+def test_flood_region_integer_bounds_stay_in_the_pixel_type():
+    from viewer.editing import flood_region
+
+    img = np.array([[[0, 1, 255, 254, 3]]], np.uint8)
+    box, mask = flood_region(img, (0, 0, 2), 1.5, None)  # 253.5..256.5 -> 254..255 in uint8
+    assert box == (0, 1, 0, 1, 2, 4) and mask.all()
+    box, mask = flood_region(img, (0, 0, 0), 1.0, None)  # -1..1 -> 0..1
+    assert box == (0, 1, 0, 1, 0, 2)

@@ -11,8 +11,12 @@ from .pointer import PointerEvent, Tool, in_bounds
 def flood_region(image: np.ndarray, seed, tolerance: float, axis: int | None = None):
     """Voxels connected to ``seed`` (z, y, x) whose value is within ``tolerance`` of the seed's value.
 
-    ``axis``: stay on the slice ``seed[axis]`` (2D, 4-connected... face-connected); None: 3D face-connected.
-    Returns (box, mask) tight around the region.  Uses SimpleITK's ConnectedThreshold.
+    ``axis``: stay on the slice ``seed[axis]`` (2D, face-connected); None: 3D face-connected.
+    Returns (box, mask) tight around the region, or None.
+
+    The in-range voxels are found with one vectorised comparison in the image's own dtype and the seed's region with
+    SimpleITK's (multi-threaded) ConnectedComponent.  Same result as ``sitk.ConnectedThreshold``, whose voxel-by-voxel
+    flood took 26 s against 4.7 s on a 60x512x512 noisy volume (loaded machine; test_fill pins the equivalence).
     """
     import SimpleITK as sitk
 
@@ -20,22 +24,30 @@ def flood_region(image: np.ndarray, seed, tolerance: float, axis: int | None = N
     v = float(image[seed])
     lo, hi = v - float(tolerance), v + float(tolerance)
     if axis is None:
-        arr, origin = image, (0, 0, 0)
-        sitk_seed = (seed[2], seed[1], seed[0])
+        arr, origin, local = image, (0, 0, 0), seed
     else:
         arr = np.take(image, seed[axis], axis=axis)
-        rest = [a for a in range(3) if a != axis]
         origin = [0, 0, 0]
         origin[axis] = seed[axis]
-        sitk_seed = (seed[rest[1]], seed[rest[0]])
-    if arr.dtype.kind not in "iuf" or arr.dtype.itemsize > 4 or arr.dtype == np.float16:
-        arr = arr.astype(np.float32)
-    img = sitk.GetImageFromArray(np.ascontiguousarray(arr))  # native dtype: no float copy of a big volume
-    if arr.dtype.kind in "iu":  # thresholds are cast to the pixel type: keep them in its range
-        info = np.iinfo(arr.dtype)
-        lo, hi = max(lo, float(info.min)), min(hi, float(info.max))
-    out = sitk.ConnectedThreshold(img, seedList=[sitk_seed], lower=lo, upper=hi, replaceValue=1)
-    mask = sitk.GetArrayViewFromImage(out).astype(bool)
+        local = tuple(seed[a] for a in range(3) if a != axis)
+    dt = arr.dtype
+    if dt.kind in "iu":  # integer bounds in the pixel type: no float copy of a big volume
+        info = np.iinfo(dt)
+        lo_i, hi_i = max(np.ceil(lo), info.min), min(np.floor(hi), info.max)
+        if not lo_i <= hi_i:
+            return None
+        inside = (arr >= dt.type(lo_i)) & (arr <= dt.type(hi_i))
+    elif dt.kind == "f":
+        inside = (arr >= dt.type(lo)) & (arr <= dt.type(hi))
+    else:
+        a = arr.astype(np.float32)
+        inside = (a >= lo) & (a <= hi)
+    if not inside[local]:
+        return None
+    cc_img = sitk.ConnectedComponent(sitk.GetImageFromArray(inside.view(np.uint8)), False)  # face-connected
+    cc = sitk.GetArrayViewFromImage(cc_img)  # a view: cc_img must outlive it
+    mask = cc == cc[local]
+    del cc, cc_img, inside
     if axis is not None:
         mask = np.expand_dims(mask, axis)
     box = tight_box(mask, tuple(origin))
