@@ -97,6 +97,52 @@ def test_eraser_and_fill_with_mouse(hippo, qtbot, shared_data):
     assert win.editing.session.history.undo_name().startswith("Fill, label 4")
 
 
+def test_3d_fill_runs_off_the_gui_thread_and_lands_as_one_undo_step(hippo, qtbot):
+    """A 3D fill is computed on a worker thread; while it runs, clicks, undo and redo wait; the result is applied in
+    the GUI thread as one undo step, the same region the headless fill gives."""
+    import threading
+
+    from viewer.editing import flood_region
+
+    win = hippo
+    view = win.grid.views["axial"]
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_F)
+    ed = win.editing.editor
+    ed.set_option(active_label=3, fill_tolerance=15, fill_3d=True)
+    target = _center_voxel(view)
+    gate, threads = threading.Event(), []
+    real_flood = flood_region
+
+    def slow_flood(*a, **k):  # hold the worker until the test has checked the busy state
+        threads.append(threading.current_thread())
+        gate.wait(10)
+        return real_flood(*a, **k)
+
+    import viewer.editing.fill as fill_mod
+
+    fill_mod.flood_region = slow_flood
+    try:
+        click(view, widget_pos(view, target))
+        qtbot.waitUntil(lambda: bool(threads), timeout=5000)
+        assert threads[0] is not threading.main_thread()
+        assert win.editing.busy == "3D fill" and not win.labelmap.data.any()
+        click(view, widget_pos(view, _center_voxel(view, 5, 5)))  # ignored while busy: no second fill starts
+        win.editing.undo()
+        gate.set()
+        qtbot.waitUntil(lambda: win.editing.busy is None, timeout=20000)
+    finally:
+        fill_mod.flood_region = real_flood
+    box, mask = real_flood(ed.image, tuple(int(round(v)) for v in target), 15, None)
+    want = np.zeros(win.labelmap.data.shape, bool)
+    want[box[0]:box[1], box[2]:box[3], box[4]:box[5]] = mask
+    assert np.array_equal(win.labelmap.data == 3, want) and len(threads) == 1
+    assert mask.shape[0] > 1  # it did grow through the slices
+    h = win.editing.session.history
+    assert len(h.undo_stack) == 1 and h.undo_name() == "Fill, label 3, 3D"
+    win.editing.undo()
+    assert not win.labelmap.data.any()
+
+
 def test_model_result_dialog_choice_and_menus(hippo, qtbot):
     win = hippo
     ctl = win.editing

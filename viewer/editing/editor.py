@@ -41,6 +41,10 @@ class Editor:
         self.history = history if history is not None else History()
         self.provenance = provenance if provenance is not None else Provenance()
         self.options = EditOptions()
+        # where long computations run: ``background(compute, apply, title)`` must call ``apply(compute())`` on the
+        # thread that owns the label map.  None: right here (headless use, tests); the GUI runs ``compute`` on a
+        # worker thread so a 3D fill of a large volume does not freeze the window.
+        self.background = None
         self._group: Step | None = None
         self._group_box: BBox | None = None
 

@@ -79,12 +79,20 @@ class FillTool(Tool):
         use_labels = self.source == "labels" or ed.image is None
         img = ed.data if use_labels else ed.image
         tol = 0.0 if use_labels else opts.fill_tolerance
-        got = flood_region(img, ev.index, tol, None if opts.fill_3d else ev.axis)
-        if got is None:
-            return
-        box, mask = got
+        axis, index, label = None if opts.fill_3d else ev.axis, ev.index, opts.active_label
         where = "3D" if opts.fill_3d else f"slice {ev.slice_index + 1}"
-        ed.paint(box, mask, opts.active_label, name=f"Fill, label {opts.active_label}, {where}")
+
+        def compute():
+            return flood_region(img, index, tol, axis)
+
+        def apply(got) -> None:
+            if got is not None:
+                ed.paint(got[0], got[1], label, name=f"Fill, label {label}, {where}")
+
+        if opts.fill_3d and ed.background is not None:  # the whole volume: seconds on a large study
+            ed.background(compute, apply, "3D fill")
+        else:
+            apply(compute())
 
 
 def polygon_mask(points_rc, n_rows: int, n_cols: int):

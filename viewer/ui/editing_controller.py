@@ -9,6 +9,7 @@ views themselves know nothing about editing); with no tool (Navigate) they move 
 from __future__ import annotations
 
 import os
+import threading
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -53,6 +54,7 @@ def view_voxel(view, widget_pos) -> tuple[tuple[float, float, float], QtCore.QPo
 
 class EditingController(QtCore.QObject):
     sigSessionChanged = QtCore.Signal(object)  # Session or None
+    _sigBackgroundDone = QtCore.Signal(object)  # (session, apply, (ok, result or exception)), from a worker thread
     sigToolChanged = QtCore.Signal(str)
 
     def __init__(self, win):
@@ -66,6 +68,8 @@ class EditingController(QtCore.QObject):
         self._saved_revision = None
         self._painting = None  # view being painted on
         self._pending: Session | None = None  # a loaded session whose label map is about to be shown
+        self.busy: str | None = None  # the title of a background edit (3D fill) while it runs
+        self._sigBackgroundDone.connect(self._background_done, QtCore.Qt.ConnectionType.QueuedConnection)
         self.cursors = {}
         for plane, view in win.grid.views.items():
             view.graphics.viewport().installEventFilter(self)
@@ -110,6 +114,7 @@ class EditingController(QtCore.QObject):
         elif self.session is None or self.session.labelmap is not labelmap:
             self.session = Session(self.win.study, labelmap, self.win.state)
         if self.session is not None:
+            self.session.editor.background = self._run_in_background
             self.session.history.changed.connect(lambda: self._update_actions())
             self.autosaver = Autosaver(self.session, interval_s=autosave_interval_s())
             self._saved_revision = self.session.revision
@@ -236,12 +241,54 @@ class EditingController(QtCore.QObject):
         if self.editor is not None:
             self.editor.set_option(active_label=value)
 
+    # --- long edits off the GUI thread ------------------------------------------------------------------------
+    def _run_in_background(self, compute, apply, title: str) -> None:
+        """``compute()`` on a worker thread (it only reads the volume), then ``apply(result)`` here, in the GUI
+        thread, as one undo step.  Painting, undo and redo wait until it is done; a result that arrives after the
+        study or session changed is dropped."""
+        if self.busy:
+            return
+        self.busy = title
+        session = self.session
+        self.win.statusBar().showMessage(f"{title} ...")
+        QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.CursorShape.BusyCursor)
+
+        def work():
+            try:
+                res = (True, compute())
+            except Exception as e:  # noqa: BLE001 - handed to the GUI thread, shown or re-raised there
+                res = (False, e)
+            self._sigBackgroundDone.emit((session, apply, res))
+
+        threading.Thread(target=work, name=f"medroute-{title}", daemon=True).start()
+
+    def _background_done(self, payload) -> None:
+        session, apply, (ok, value) = payload
+        title, self.busy = self.busy, None
+        QtWidgets.QApplication.restoreOverrideCursor()
+        self.win.statusBar().clearMessage()
+        if session is not self.session:
+            return  # the study was closed or replaced meanwhile
+        if not ok:
+            if isinstance(value, (MedRouteError, MemoryError)):
+                self.win.show_error(f"Cannot do the {title}", str(value) or "Not enough memory for this volume.")
+                return
+            raise value
+        try:
+            apply(value)
+        except MedRouteError as e:
+            self.win.show_error(f"Cannot do the {title}", str(e))
+
     def undo(self) -> None:
+        if self.busy:
+            return
         if self.session is not None:
             self._finish_stroke()
             self.session.editor.undo()
 
     def redo(self) -> None:
+        if self.busy:
+            return
         if self.session is not None:
             self.session.editor.redo()
 
@@ -269,6 +316,8 @@ class EditingController(QtCore.QObject):
         plane, view = self._view_of(obj)
         if view is None or self.tool_name == "navigate" or self.win.study is None:
             return False
+        if self.busy:  # a 3D fill is running: no painting until its result is in
+            return t != _T.Leave
         if self.tool is None:
             self.ensure_session()  # creates the session (and the tool) on an empty label map
             if self.tool is None:
