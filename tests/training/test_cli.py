@@ -66,3 +66,41 @@ def test_every_trainer_takes_the_cli_keywords():
     for kw in ("seed", "split_seed", "threads", "max_steps", "limit", "batch", "init", "epochs", "device"):
         assert kw in inspect.signature(train).parameters, kw
         assert kw in inspect.signature(train_volumes).parameters, kw
+
+
+def test_train_all_trains_every_ensemble_seed_on_one_split_and_packages_them_together(tmp_path, monkeypatch):
+    """The one-command retrain follows the recipes: polyp (``ensemble: 2``) is trained with seeds 0 and 1 on the
+    split of seed 0 and quantized as one model; the others once.  train/quantize are recorded, not run."""
+    import json
+
+    import viewer.training.quantize as Q
+    import viewer.training.train as T
+    from viewer.training.tasks import TASKS
+    from viewer.training.train_all import run_all
+
+    calls = []
+
+    def fake_train(task, out, **kw):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "best.pt").write_bytes(b"x")
+        calls.append(("train", task, out.name, kw["seed"], kw["split_seed"]))
+
+    def fake_quantize(tdirs, pdir, **kw):
+        pdir.mkdir(parents=True, exist_ok=True)
+        names = [t.name for t in tdirs] if isinstance(tdirs, list) else tdirs.name
+        calls.append(("quantize", pdir.name, names))
+        m = {"primary_fp32": 0.5, "primary_int8": 0.5, "latency_ms_median": {"int8": 1.0}}
+        (pdir / "metrics.json").write_text(json.dumps(m))
+        return m
+
+    monkeypatch.setattr(T, "train", fake_train)
+    monkeypatch.setattr(Q, "quantize", fake_quantize)
+    assert TASKS["polyp"]["ensemble"] == 2
+    res = run_all(tmp_path / "runs", tmp_path / "plugins", tasks=("polyp", "nuclei"))
+    assert all("error" not in r for r in res.values()), res
+    assert calls == [("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
+                     ("quantize", "polyp", ["polyp", "polyp_seed1"]),
+                     ("train", "nuclei", "nuclei", 0, 0), ("quantize", "nuclei", "nuclei")]
+    calls.clear()  # resumable: finished trainings and up-to-date plugins are not redone
+    run_all(tmp_path / "runs", tmp_path / "plugins", tasks=("polyp",))
+    assert calls == []

@@ -3,7 +3,9 @@
     python -m viewer.training.train_all --runs runs --plugins plugins [--data ../shared/data] [--threads 2]
 
 Order: router, brain_mri, polyp, nuclei.  Resumable: each task trains into ``RUNS/<task>`` (``last.pt`` is resumed),
-and a task whose plugin is newer than its ``best.pt`` is not quantized again.  A failing task is reported and the
+and a task whose plugin is newer than its ``best.pt`` is not quantized again.  A recipe with ``"ensemble": n``
+(polyp) also trains seeds ``seed+1 .. seed+n-1`` on the same split into ``RUNS/<task>_seed<k>`` and packages the n
+networks as one ensemble model.  A failing task is reported and the
 others still run.  Same as ``medroute train --task all``.
 """
 
@@ -22,22 +24,26 @@ ORDER = ("router", "brain_mri", "polyp", "nuclei")
 def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int = 0, threads: int | None = 2,
             device: str = "auto", tasks=ORDER, epochs: dict | None = None) -> dict:
     from .quantize import quantize
+    from .tasks import TASKS
     from .train import train
 
     results = {}
     for task in tasks:
         t0 = time.time()
-        tdir, pdir = Path(runs) / task, Path(plugins) / task
+        pdir = Path(plugins) / task
+        n = int(TASKS[task].get("ensemble", 1))
+        tdirs = [Path(runs) / (task if k == 0 else f"{task}_seed{seed + k}") for k in range(n)]
         data_dir = None if data_root is None else (Path(data_root) if task == "router" else Path(data_root) / task)
         try:
-            done = tdir / "done.json"
-            if not done.is_file():
-                train(task, tdir, data_dir=data_dir, device=device, seed=seed, threads=threads,
-                      epochs=(epochs or {}).get(task))
-                done.write_text(json.dumps({"finished": time.time()}))
-            best = tdir / "best.pt"
-            if not (pdir / "metrics.json").is_file() or (pdir / "metrics.json").stat().st_mtime < best.stat().st_mtime:
-                m = quantize(tdir, pdir, data_dir=data_dir)
+            for k, tdir in enumerate(tdirs):
+                done = tdir / "done.json"
+                if not done.is_file():
+                    train(task, tdir, data_dir=data_dir, device=device, seed=seed + k, split_seed=seed,
+                          threads=threads, epochs=(epochs or {}).get(task))
+                    done.write_text(json.dumps({"finished": time.time()}))
+            newest = max((t / "best.pt").stat().st_mtime for t in tdirs)
+            if not (pdir / "metrics.json").is_file() or (pdir / "metrics.json").stat().st_mtime < newest:
+                m = quantize(tdirs if n > 1 else tdirs[0], pdir, data_dir=data_dir)
             else:
                 m = json.loads((pdir / "metrics.json").read_text())
             results[task] = {"primary_fp32": m.get("primary_fp32"), "primary_int8": m.get("primary_int8"),
