@@ -68,15 +68,19 @@ def test_every_trainer_takes_the_cli_keywords():
         assert kw in inspect.signature(train_volumes).parameters, kw
 
 
-def test_train_all_trains_every_ensemble_seed_on_one_split_and_packages_them_together(tmp_path, monkeypatch):
+def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatch):
     """The one-command retrain follows the recipes: polyp (``ensemble: 2``) is trained with seeds 0 and 1 on the
-    split of seed 0 and quantized as one model; the others once.  train/quantize are recorded, not run."""
+    split of seed 0 and quantized as one model; hippocampus is trained; the 4-class router is packaged beside its
+    run and the 5-class router (router_add) is the one written to plugins/router.  train/quantize/router_add are
+    recorded here, not run; a second call redoes nothing."""
     import json
 
+    import viewer.training.hippocampus as H
     import viewer.training.quantize as Q
+    import viewer.training.router_add as RA
     import viewer.training.train as T
     from viewer.training.tasks import TASKS
-    from viewer.training.train_all import run_all
+    from viewer.training.train_all import ORDER, run_all
 
     calls = []
 
@@ -85,22 +89,40 @@ def test_train_all_trains_every_ensemble_seed_on_one_split_and_packages_them_tog
         (out / "best.pt").write_bytes(b"x")
         calls.append(("train", task, out.name, kw["seed"], kw["split_seed"]))
 
+    def fake_hippo(out, **kw):
+        fake_train("hippocampus", out, split_seed=kw["seed"], **kw)
+
+    def fake_router_add(base, out, **kw):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "best.pt").write_bytes(b"x")
+        calls.append(("router_add", base.name, out.name, kw["task"], kw["match"]))
+
     def fake_quantize(tdirs, pdir, **kw):
         pdir.mkdir(parents=True, exist_ok=True)
         names = [t.name for t in tdirs] if isinstance(tdirs, list) else tdirs.name
-        calls.append(("quantize", pdir.name, names))
+        calls.append(("quantize", str(pdir.relative_to(tmp_path)), names))
         m = {"primary_fp32": 0.5, "primary_int8": 0.5, "latency_ms_median": {"int8": 1.0}}
         (pdir / "metrics.json").write_text(json.dumps(m))
         return m
 
     monkeypatch.setattr(T, "train", fake_train)
+    monkeypatch.setattr(H, "train", fake_hippo)
+    monkeypatch.setattr(RA, "train", fake_router_add)
     monkeypatch.setattr(Q, "quantize", fake_quantize)
     assert TASKS["polyp"]["ensemble"] == 2
-    res = run_all(tmp_path / "runs", tmp_path / "plugins", tasks=("polyp", "nuclei"))
+    res = run_all(tmp_path / "runs", tmp_path / "plugins", data_root=tmp_path / "data")
     assert all("error" not in r for r in res.values()), res
-    assert calls == [("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
-                     ("quantize", "polyp", ["polyp", "polyp_seed1"]),
-                     ("train", "nuclei", "nuclei", 0, 0), ("quantize", "nuclei", "nuclei")]
+    assert calls == [
+        ("train", "router", "router", 0, 0), ("quantize", "runs/router/plugin", "router"),
+        ("train", "brain_mri", "brain_mri", 0, 0), ("quantize", "plugins/brain_mri", "brain_mri"),
+        ("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
+        ("quantize", "plugins/polyp", ["polyp", "polyp_seed1"]),
+        ("train", "nuclei", "nuclei", 0, 0), ("quantize", "plugins/nuclei", "nuclei"),
+        ("train", "hippocampus", "hippocampus", 0, 0), ("quantize", "plugins/hippocampus", "hippocampus"),
+        ("router_add", "router", "router_hippocampus", "hippocampus", "hippocampus_"),
+        ("quantize", "plugins/router", "router_hippocampus"),
+    ]
+    assert list(res) == list(ORDER)
     calls.clear()  # resumable: finished trainings and up-to-date plugins are not redone
-    run_all(tmp_path / "runs", tmp_path / "plugins", tasks=("polyp",))
+    run_all(tmp_path / "runs", tmp_path / "plugins", data_root=tmp_path / "data")
     assert calls == []

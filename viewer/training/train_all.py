@@ -2,7 +2,9 @@
 
     python -m viewer.training.train_all --runs runs --plugins plugins [--data ../shared/data] [--threads 2]
 
-Order: router, brain_mri, polyp, nuclei.  Resumable: each task trains into ``RUNS/<task>`` (``last.pt`` is resumed),
+Order: router (4 classes), brain_mri, polyp, nuclei, hippocampus, then the router learns the hippocampus class
+(``router_add``; the 5-class router is the one shipped in ``plugins/router``; the 4-class one is packaged into
+``RUNS/router/plugin``).  Resumable: each task trains into ``RUNS/<task>`` (``last.pt`` is resumed),
 and a task whose plugin is newer than its ``best.pt`` is not quantized again.  A recipe with ``"ensemble": n``
 (polyp) also trains seeds ``seed+1 .. seed+n-1`` on the same split into ``RUNS/<task>_seed<k>`` and packages the n
 networks as one ensemble model.  A failing task is reported and the
@@ -18,41 +20,73 @@ import time
 import traceback
 from pathlib import Path
 
-ORDER = ("router", "brain_mri", "polyp", "nuclei")
+ORDER = ("router", "brain_mri", "polyp", "nuclei", "hippocampus", "router+hippocampus")
+# the last step teaches the finished 4-class router the hippocampus class (viewer/training/router_add.py) and
+# replaces plugins/router with the 5-class router that is shipped
+ROUTER_ADD = {"task": "hippocampus", "match": "hippocampus_", "epochs": 12}
+
+
+def _stale(pdir: Path, tdirs) -> bool:
+    newest = max((t / "best.pt").stat().st_mtime for t in tdirs)
+    return not (pdir / "metrics.json").is_file() or (pdir / "metrics.json").stat().st_mtime < newest
+
+
+def _train_dirs(step: str, runs: Path, seed: int) -> list[Path]:
+    from .tasks import TASKS
+
+    if step == "router+hippocampus":
+        return [runs / "router_hippocampus"]
+    n = int(TASKS[step].get("ensemble", 1))
+    return [runs / (step if k == 0 else f"{step}_seed{seed + k}") for k in range(n)]
 
 
 def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int = 0, threads: int | None = 2,
             device: str = "auto", tasks=ORDER, epochs: dict | None = None) -> dict:
+    from . import hippocampus, router_add
     from .quantize import quantize
-    from .tasks import TASKS
     from .train import train
 
     results = {}
-    for task in tasks:
+    runs = Path(runs)
+    for step in tasks:
         t0 = time.time()
+        task = "router" if step == "router+hippocampus" else step
+        tdirs = _train_dirs(step, runs, seed)
         pdir = Path(plugins) / task
-        n = int(TASKS[task].get("ensemble", 1))
-        tdirs = [Path(runs) / (task if k == 0 else f"{task}_seed{seed + k}") for k in range(n)]
-        data_dir = None if data_root is None else (Path(data_root) if task == "router" else Path(data_root) / task)
+        if step == "router" and "router+hippocampus" in tasks:
+            pdir = tdirs[0] / "plugin"  # the 4-class base router: the last step ships the 5-class one
+        if data_root is None:
+            data_dir = None
+        elif task == "hippocampus":
+            data_dir = Path(data_root) / "nifti" / "msd_task04_hippocampus"
+        else:
+            data_dir = Path(data_root) if task == "router" else Path(data_root) / task
         try:
             for k, tdir in enumerate(tdirs):
                 done = tdir / "done.json"
-                if not done.is_file():
+                if done.is_file():
+                    continue
+                ep = (epochs or {}).get(step)
+                if step == "router+hippocampus":
+                    router_add.train(runs / "router", tdir, plugins=plugins, seed=seed, threads=threads,
+                                     **{**ROUTER_ADD, **({"epochs": ep} if ep else {})})
+                elif step == "hippocampus":
+                    hippocampus.train(tdir, data_dir=data_dir, device=device, seed=seed, threads=threads, epochs=ep)
+                else:
                     train(task, tdir, data_dir=data_dir, device=device, seed=seed + k, split_seed=seed,
-                          threads=threads, epochs=(epochs or {}).get(task))
-                    done.write_text(json.dumps({"finished": time.time()}))
-            newest = max((t / "best.pt").stat().st_mtime for t in tdirs)
-            if not (pdir / "metrics.json").is_file() or (pdir / "metrics.json").stat().st_mtime < newest:
-                m = quantize(tdirs if n > 1 else tdirs[0], pdir, data_dir=data_dir)
+                          threads=threads, epochs=ep)
+                done.write_text(json.dumps({"finished": time.time()}))
+            if _stale(pdir, tdirs):
+                m = quantize(tdirs if len(tdirs) > 1 else tdirs[0], pdir, data_dir=data_dir)
             else:
                 m = json.loads((pdir / "metrics.json").read_text())
-            results[task] = {"primary_fp32": m.get("primary_fp32"), "primary_int8": m.get("primary_int8"),
+            results[step] = {"primary_fp32": m.get("primary_fp32"), "primary_int8": m.get("primary_int8"),
                              "meets_target": m.get("meets_target"), "latency_ms_int8": m["latency_ms_median"]["int8"],
                              "minutes": round((time.time() - t0) / 60, 1)}
         except Exception as e:  # keep going: one bad task must not lose the others
             traceback.print_exc()
-            results[task] = {"error": f"{type(e).__name__}: {e}"}
-        print(f"== {task}: {json.dumps(results[task])}", flush=True)
+            results[step] = {"error": f"{type(e).__name__}: {e}"}
+        print(f"== {step}: {json.dumps(results[step])}", flush=True)
     return results
 
 
