@@ -128,6 +128,8 @@ class SegmentController(QtCore.QObject):
                 from ..inference import pipeline  # noqa: F401 - imported here, not on the first press
                 from ..inference.router import router_probabilities
 
+                if any(p.postprocess for p in reg.tasks):  # polyp's largest-component step: SimpleITK's first
+                    import SimpleITK  # noqa: F401 - import costs 0.1-0.4 s, not to be paid by the first overlay
                 if reg.router is not None:
                     eng.warm_up(reg.router)
                     router_probabilities(reg.router, eng, np.zeros((8, 8), np.float32))  # first-call costs
