@@ -16,7 +16,7 @@ def flood_region(image: np.ndarray, seed, tolerance: float, axis: int | None = N
 
     The in-range voxels are found with one vectorised comparison in the image's own dtype and the seed's region with
     SimpleITK's (multi-threaded) ConnectedComponent.  Same result as ``sitk.ConnectedThreshold``, whose voxel-by-voxel
-    flood took 26 s against 4.7 s on a 60x512x512 noisy volume (loaded machine; test_fill pins the equivalence).
+    flood took 26 s against 4.7 s on a 60x512x512 noisy volume (loaded machine; tests/editing/test_regions.py pins the equivalence).
     """
     import SimpleITK as sitk
 
