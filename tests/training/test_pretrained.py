@@ -102,11 +102,17 @@ def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
     assert cfg["architecture"] == "effunet" and cfg["pretrained_tensors"] == 288
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize(tmp_path / "train", tmp_path / "plugins" / "polyp", data_dir=ds, calibration=4, latency_runs=5)
+        quantize(tmp_path / "train", tmp_path / "plugins" / "polyp", data_dir=ds, calibration=4, latency_runs=5,
+                 compare=True)  # as `medroute quantize` does: measured against the installed polyp plugin
     pdir = tmp_path / "plugins" / "polyp"
     man = tomllib.loads((pdir / "plugin.toml").read_text())
     assert man["input"]["size"] == [192, 256] and man["training"]["pretrained"] == "efficientnet-lite0"
     assert man["training"]["architecture"] == "effunet"
+    from viewer.inference.registry import _version_key, default_registry
+
+    installed = default_registry(refresh=True).plugins.get("polyp")
+    if installed is not None:  # numbered past the installed version (1.0.2, a U-Net at 160x160 -> 1.1.0)
+        assert _version_key(man["plugin"]["version"]) > _version_key(installed.version)
     assert "EfficientNet-Lite0 encoder" in (pdir / "MODEL_CARD.md").read_text()
     assert "ImageNet" in (pdir / "MODEL_CARD.md").read_text()
     # the INT8 IR computes what the trained torch network computes (same sign of the logits almost everywhere)
@@ -117,3 +123,12 @@ def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
     got = ov.Core().compile_model(pdir / "model.xml", "CPU")({0: x})[0]
     assert got.shape == want.shape
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.95
+
+
+def test_a_new_network_design_is_a_minor_version_step():
+    from viewer.training.finetune import next_version
+
+    assert next_version(None) == "1.0.0"
+    assert next_version("1.0.2") == "1.0.3"  # retrained or fine-tuned, same design
+    assert next_version("1.0.2", new_design=True) == "1.1.0"  # e.g. polyp's U-Net -> EfficientNet-Lite0 U-Net
+    assert next_version("2.3.9", new_design=True) == "2.4.0"

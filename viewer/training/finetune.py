@@ -91,11 +91,14 @@ def resolve_init(init, task: str) -> tuple[dict, dict]:
     raise TrainingDataError(f"--init {init}: not a training folder, checkpoint, plugin folder or installed plugin id.", p)
 
 
-def next_version(version: str | None) -> str:
-    """1.0.0 -> 1.0.1 (the last numeric part + 1); None -> 1.0.0."""
+def next_version(version: str | None, new_design: bool = False) -> str:
+    """1.0.0 -> 1.0.1 (the last numeric part + 1); None -> 1.0.0.  ``new_design`` (another architecture or input
+    size than the version it replaces): 1.0.2 -> 1.1.0."""
     if not version:
         return "1.0.0"
     parts = str(version).split(".")
+    if new_design and len(parts) >= 2 and parts[1].isdigit():
+        return ".".join([parts[0], str(int(parts[1]) + 1)] + ["0"] * (len(parts) - 2))
     for i in range(len(parts) - 1, -1, -1):
         if parts[i].isdigit():
             parts[i] = str(int(parts[i]) + 1)

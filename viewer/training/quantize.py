@@ -199,7 +199,11 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     base = baseline_plugin(rec, out_dir) if compare and rec["kind"] != "router" else None
     c_base = compile_model(base.model_xml, False) if base is not None else None  # before out_dir is overwritten
     versions = [v for v in (base.version if base else None, (rec.get("init") or {}).get("version")) if v]
-    version = next_version(max(versions, key=_vkey)) if versions else VERSION
+    # a new network design (architecture or input size) replacing the installed one is a minor version step
+    new_design = base is not None and (
+        (base.raw.get("training") or {}).get("architecture", rec["architecture"]) != rec["architecture"]
+        or list(base.input.size) != list(rec["input"]["size"]))
+    version = next_version(max(versions, key=_vkey), new_design) if versions else VERSION
     out_dir.mkdir(parents=True, exist_ok=True)
     # fine-tuning (--init <plugin>) starts from one network: an ensemble's first member
     save_init_weights(model.members[0] if rec.get("members") else model, out_dir)
