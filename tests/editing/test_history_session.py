@@ -117,6 +117,9 @@ def test_statistics_in_millilitres():
     rows = {r["value"]: r for r in label_statistics(s.labelmap)}
     assert rows[1]["voxels"] == 100 and rows[1]["ml"] == pytest.approx(100 * 0.5 / 1000)
     assert rows[2]["voxels"] == 20
+    # a PNG/TIFF study has no pixel size in mm: counts only, no volume
+    rows = {r["value"]: r for r in label_statistics(s.labelmap, spacing_known=False)}
+    assert rows[1]["voxels"] == 100 and rows[1]["ml"] is None
 
 
 def test_clear_and_delete_label_are_undoable(session):

@@ -19,11 +19,20 @@ def test_segment_json(fake_plugins, tmp_path, capsys):  # noqa: F811
     assert info["task"] == "brain_mri" and info["routing"]["task"] == "brain_mri"
     assert info["device"] == "CPU" and "not available" in info["device_message"]
     assert info["labels"]["lesion"]["voxels"] > 0
+    assert info["labels"]["lesion"]["ml"] is None  # a PNG slice has no pixel size in mm
     assert {"route", "preprocess", "infer", "postprocess", "total"} <= set(info["timings_s"])
     from viewer.io import load_labels, open_study
 
     lab = load_labels(out, open_study(img))
     assert lab.shape == (1, 256, 256) and int(lab.sum()) == info["labels"]["lesion"]["voxels"]
+
+
+def test_segment_text_reports_pixels_not_millilitres_for_a_png(fake_plugins, tmp_path, capsys):  # noqa: F811
+    img = require_data("brain_mri", "images", "TCGA_CS_6186_20000601_12.png")
+    assert main(["segment", str(img), "--out", str(tmp_path / "lab.png")]) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.strip().startswith("lesion"))
+    assert "pixels" in line and "no pixel size in mm" in line and "mL" not in line
 
 
 def test_segment_errors_exit_2(fake_plugins, tmp_path, capsys):  # noqa: F811

@@ -38,6 +38,11 @@ def test_brush_stroke_with_mouse_paints_and_undo_restores(hippo, qtbot):
     assert set(np.nonzero(data.any(axis=tuple(i for i in range(3) if i != m.normal_axis)))[0]) == {view.slice_index}
     h = win.editing.session.history
     assert len(h.undo_stack) == 1 and h.undo_name() == f"Brush, label 1, slice {view.slice_index + 1}"
+    panel = win.editing.panel
+    panel.refresh_stats()
+    sx, sy, sz = win.study.geometry.spacing
+    assert panel.stats.item(0, 2).text() == str(int((data == 1).sum()))
+    assert float(panel.stats.item(0, 3).text()) == pytest.approx((data == 1).sum() * sx * sy * sz / 1000, abs=0.006)
     assert win.state.cursor != a  # painting did not move the crosshair
     # the overlay on show matches the data (dirty-rectangle refresh) in every plane
     for v in win.grid.views.values():
@@ -48,6 +53,18 @@ def test_brush_stroke_with_mouse_paints_and_undo_restores(hippo, qtbot):
     qtbot.keyClick(win, QtCore.Qt.Key.Key_Z,
                    QtCore.Qt.KeyboardModifier.ControlModifier | QtCore.Qt.KeyboardModifier.ShiftModifier)
     assert data[a] == 1
+
+
+def test_statistics_of_a_png_count_pixels_without_a_made_up_volume(window, shared_data, qtbot):
+    window.open_path(shared_data / "brain_mri" / "images" / "TCGA_CS_5393_19990606_10.png", blocking=True)
+    QtWidgets.QApplication.processEvents()
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_B)
+    view = window.grid.views["axial"]
+    drag(view, widget_pos(view, _center_voxel(view, -5, -5)), widget_pos(view, _center_voxel(view, 5, 5)), steps=3)
+    panel = window.editing.panel
+    panel.refresh_stats()
+    assert int(panel.stats.item(0, 2).text()) == int((window.labelmap.data == 1).sum()) > 0
+    assert panel.stats.item(0, 3).text() == "n/a (no mm)"
 
 
 def test_label_keys_brush_size_and_cursor(hippo, qtbot):

@@ -1,7 +1,7 @@
 """The batch report: one row per study, written atomically as CSV (and JSON when asked).
 
 Columns: path, output, task, confidence, ``voxels:<label>`` and ``ml:<label>`` for every label seen, seconds,
-status (ok / skipped / failed), error.
+status (ok / skipped / failed), error.  ``ml`` is empty for PNG/TIFF studies: they carry no pixel size in mm.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def read_previous(path) -> dict[str, dict]:
                 for k, v in r.items():
                     if k and k.startswith("voxels:") and v not in ("", None):
                         n = k[len("voxels:"):]
-                        labels[n] = {"voxels": int(float(v)), "ml": float(r.get(f"ml:{n}") or 0)}
+                        ml = r.get(f"ml:{n}")
+                        labels[n] = {"voxels": int(float(v)), "ml": float(ml) if ml else None}
                 conf = r.get("confidence")
                 out[r["path"]] = {"task": r.get("task", ""), "confidence": float(conf) if conf else None,
                                   "labels": labels}

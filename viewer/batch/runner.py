@@ -63,7 +63,8 @@ def stats_from_file(out: Path) -> dict:
     lab = open_study(out)
     counts = np.bincount(np.asarray(lab.voxels).ravel().astype(np.int64), minlength=2)
     ml = float(np.prod(lab.geometry.spacing)) / 1000.0
-    return {f"label {v}": {"voxels": int(c), "ml": round(int(c) * ml, 4)}
+    known = lab.metadata.get("pixel_spacing_known", True)
+    return {f"label {v}": {"voxels": int(c), "ml": round(int(c) * ml, 4) if known else None}
             for v, c in enumerate(counts) if v and c}
 
 
@@ -95,7 +96,8 @@ def process_study(path: str, output: str, task: str = "auto", device: str = "CPU
             row["output"] = str(out)
         save_labels(res.labels, study, out)
         row.update(task=res.plugin.id, confidence=round(float(res.routing.confidence), 4) if res.routing else None,
-                   labels=res.label_stats(study.geometry.spacing), status="ok",
+                   labels=res.label_stats(study.geometry.spacing, study.metadata.get("pixel_spacing_known", True)),
+                   status="ok",
                    infer_seconds=round(sum(res.timings.get(k, 0.0) for k in ("route", "preprocess", "infer",
                                                                                "postprocess", "restore")), 4))
     except NoSuitableModelError as e:

@@ -28,14 +28,17 @@ def _cmd_segment(args) -> int:
         "path": str(args.path), "out": str(out), "task": res.plugin.id, "plugin_version": res.plugin.version,
         "routing": res.routing.to_dict() if res.routing else None, "device": res.device,
         "device_message": engine.message, "shape": list(study.shape),
-        "labels": res.label_stats(study.geometry.spacing), "timings_s": res.timings,
+        "labels": res.label_stats(study.geometry.spacing, study.metadata.get("pixel_spacing_known", True)),
+        "timings_s": res.timings,
     }
     if args.json:
         print(json.dumps(info, indent=2))
     else:
         print(f"{study.name}: {res.routing.describe() if res.routing else res.plugin.id}")
         for name, s in info["labels"].items():
-            print(f"  {name:<24}{s['voxels']:>10} voxels  {s['ml']:>10.3f} mL")
+            size = f"{s['ml']:>10.3f} mL" if s["ml"] is not None else "  (no pixel size in mm in this file: no volume)"
+            print(f"  {name:<24}{s['voxels']:>10} pixels  {size}" if study.is_2d else
+                  f"  {name:<24}{s['voxels']:>10} voxels  {size}")
         stages = "  ".join(f"{k} {v * 1000:.0f} ms" for k, v in res.timings.items())
         print(f"  {stages}")
         print(f"Labels written to {out}")

@@ -66,11 +66,14 @@ class SegmentationResult:
                             "override": self.routing.override}
         return d
 
-    def label_stats(self, spacing) -> dict:
-        """Per label name: voxel count and volume in mL (``spacing`` in mm, any order: the product is used)."""
+    def label_stats(self, spacing, spacing_known: bool = True) -> dict:
+        """Per label name: voxel count and volume in mL (``spacing`` in mm, any order: the product is used).
+        ``spacing_known=False`` (a PNG/TIFF photo or micrograph has no pixel size in mm): ``ml`` is None, since a
+        volume in millilitres would be made up."""
         counts = np.bincount(self.labels.ravel(), minlength=256)
         ml = float(np.prod([float(s) for s in spacing])) / 1000.0
-        return {lab.name: {"voxels": int(counts[lab.value]), "ml": round(int(counts[lab.value]) * ml, 4)}
+        return {lab.name: {"voxels": int(counts[lab.value]),
+                           "ml": round(int(counts[lab.value]) * ml, 4) if spacing_known else None}
                 for lab in self.plugin.labels}
 
 

@@ -158,10 +158,12 @@ class ToolPanel(QtWidgets.QWidget):
 
     def refresh_stats(self) -> None:
         s = self.c.session
-        rows = label_statistics(s.labelmap) if s is not None else []
+        rows = (label_statistics(s.labelmap, s.study.metadata.get("pixel_spacing_known", True))
+                if s is not None else [])
         self.stats.setRowCount(len(rows))
         for r, d in enumerate(rows):
-            for col, text in enumerate((str(d["value"]), d["name"], str(d["voxels"]), f"{d['ml']:.2f}")):
+            ml = "n/a (no mm)" if d["ml"] is None else f"{d['ml']:.2f}"
+            for col, text in enumerate((str(d["value"]), d["name"], str(d["voxels"]), ml)):
                 self.stats.setItem(r, col, QtWidgets.QTableWidgetItem(text))
         if s is not None:
             n = s.provenance.counts()
