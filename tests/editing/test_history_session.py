@@ -156,6 +156,50 @@ def test_session_roundtrip_in_one_file(tmp_path, session):
         Session.load(tmp_path / "bad.mrsession", study=session.study)
 
 
+def test_each_session_has_its_own_recovery_file_and_live_processes_keep_theirs(tmp_path, session):
+    """Two MedRoute processes (or two studies in one) never share a recovery file; at start, only files whose
+    process is gone are offered, newest first; a process still running keeps its file; a pid reused by a process
+    started after the file was written does not hide it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from viewer.editing import find_recoveries, recovery_path
+
+    a, b = Autosaver(session, background=False), Autosaver(make_session(), background=False)
+    assert a.path != b.path and a.path.parent == b.path.parent == tmp_path / "recovery"
+    for sv in (a, b):
+        stroke(sv.session.editor, 2, [(5, 5)])
+        sv.save_now()
+    assert {m["recovery_path"] for m in find_recoveries()} == {str(a.path), str(b.path)}  # this process's own
+
+    def rewrite_pid(path, pid, saved):  # the file as another process would have left it
+        from viewer.editing.session import read_session_file, write_session_file
+
+        labels, meta = read_session_file(path)
+        meta["recovery"]["pid"], meta["saved"] = pid, saved
+        write_session_file(path, labels, meta)
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        time.sleep(0.2)
+        now = time.time()
+        rewrite_pid(a.path, live.pid, now)  # another MedRoute still running: its work is live, not lost
+        rewrite_pid(b.path, dead.pid, now - 10)  # crashed 10 s ago
+        found = find_recoveries()
+        assert [m["recovery_path"] for m in found] == [str(b.path)]
+        rewrite_pid(a.path, live.pid, now - 3600)  # the pid belongs to a process started after the file: reused
+        found = find_recoveries()
+        assert [m["recovery_path"] for m in found] == [str(b.path), str(a.path)]  # newest first
+    finally:
+        live.kill()
+        live.wait()
+    assert os.getpid() != live.pid and recovery_path() != recovery_path()
+
+
 def test_autosaver_saves_only_changes_and_is_found_again(tmp_path, session):
     a = Autosaver(session, path=tmp_path / "rec.mrsession", interval_s=1.0, background=False)
     assert not a.tick(now=100.0) and not (tmp_path / "rec.mrsession").exists()

@@ -182,16 +182,43 @@ def test_model_result_dialog_choice_and_menus(hippo, qtbot):
     assert dlg.table.rowCount() == len(SHORTCUTS) and any(k == "B" for k, _ in SHORTCUTS)
 
 
-def test_session_save_and_recovery_offer(hippo, qtbot, tmp_path):
+def test_session_save_and_recovery_offer(hippo, qtbot, tmp_path, shared_data, monkeypatch):
+    """Moving to another study with unsaved edits keeps them in their own recovery file (offered at the next start,
+    the labels and their provenance intact); recovered labels stay unsaved until saved; a saved session needs no
+    recovery; a declined offer deletes that file only."""
+    from viewer.editing import find_recoveries
+
+    monkeypatch.setenv("MEDROUTE_RECOVERY_DIR", str(tmp_path / "recovery"))  # other tests' windows leave theirs
     win = hippo
     view = win.grid.views["axial"]
     qtbot.keyClick(win, QtCore.Qt.Key.Key_B)
     click(view, widget_pos(view, _center_voxel(view)))
-    saved = win.labelmap.data.copy()
-    assert win.editing.save_session(tmp_path / "s.mrsession")
-    win.editing.autosaver.background = False
-    win.editing.autosaver.save_now()
-    win.set_labelmap(None)
+    edited = win.labelmap.data.copy()
+    first_file = win.editing.autosaver.path
+    win.open_path(shared_data / "brain_mri" / "images" / "TCGA_CS_5393_19990606_10.png", blocking=True)
+    QtWidgets.QApplication.processEvents()
+    assert [m["recovery_path"] for m in find_recoveries()] == [str(first_file)]
+    assert "kept for recovery" in win.statusBar().currentMessage()
     assert win.editing.offer_recovery(ask=lambda *_: True)
-    assert np.array_equal(win.labelmap.data, saved)
-    assert win.editing.session.provenance.source(int(np.nonzero(saved.any(axis=(1, 2)))[0][0])) == "hand"
+    assert win.study.name.startswith("hippocampus_001")
+    assert np.array_equal(win.labelmap.data, edited)
+    assert win.editing.session.provenance.source(int(np.nonzero(edited.any(axis=(1, 2)))[0][0])) == "hand"
+    # the recovered work now lives in this session's own file, and counts as unsaved
+    assert not first_file.exists() and win.editing.autosaver.path.is_file()
+    assert win.editing.session_path is None
+    win.editing.shutdown()
+    assert win.editing.autosaver.path.is_file()  # closing without saving keeps it for the next start
+    assert win.editing.save_session(tmp_path / "s.mrsession")
+    win.set_labelmap(None)  # saved: nothing to recover
+    assert find_recoveries() == []
+    assert not win.editing.offer_recovery(ask=lambda *_: pytest.fail("nothing should be offered"))
+    # declined: that file is deleted
+    win.open_path(shared_data.joinpath(*HIPPO_IMG), blocking=True)
+    QtWidgets.QApplication.processEvents()
+    qtbot.keyClick(win, QtCore.Qt.Key.Key_B)
+    view = win.grid.views["axial"]
+    click(view, widget_pos(view, _center_voxel(view)))
+    win.set_labelmap(None)
+    assert len(find_recoveries()) == 1
+    assert not win.editing.offer_recovery(ask=lambda *_: False)
+    assert find_recoveries() == []

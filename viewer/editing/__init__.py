@@ -4,7 +4,7 @@ All tools change voxels through one routine, :meth:`Editor.paint`, which records
 updates per-slice provenance and reports the dirty box.
 """
 
-from .autosave import Autosaver, find_recovery, recovery_path
+from .autosave import Autosaver, find_recoveries, find_recovery, recovery_path
 from .brush import BrushTool, EraserTool, ThresholdTool, capsule_mask
 from .editor import Editor, EditOptions
 from .fill import FillTool, PolygonTool, flood_region, polygon_mask
@@ -21,7 +21,7 @@ from .tools import PickerTool, make_tool
 __all__ = [
     "Autosaver", "BrushTool", "CANCEL", "Editor", "EditOptions", "EraserTool", "FILL_EMPTY", "FillTool", "History",
     "PickerTool", "PointerEvent", "PolygonTool", "Provenance", "REPLACE", "Session", "Step", "ThresholdTool", "Tool",
-    "apply_model_result", "capsule_mask", "find_recovery", "flood_region", "interpolate_label", "keep_largest",
+    "apply_model_result", "capsule_mask", "find_recoveries", "find_recovery", "flood_region", "interpolate_label", "keep_largest",
     "label_statistics", "make_tool", "needs_choice", "polygon_mask", "recovery_path", "remove_small_islands",
     "smooth",
 ]

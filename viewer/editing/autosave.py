@@ -6,10 +6,16 @@ the labels (one memcpy) and writes the recovery file atomically (temp file, fsyn
 file or the new one, never half of one), by default on a background thread so painting never waits on the disk.
 So every edit is on disk at most ``interval_s`` after it was made.  A clean close calls :meth:`discard`; a
 recovery file still present at the next start means the last run did not end cleanly.
+
+Each editing session has its own recovery file, ``autosave-<pid>-<n>.mrsession``: two MedRoute windows running at
+once never overwrite (or, closing cleanly, delete) each other's, and the unsaved edits of a study the user moved
+away from stay on disk.  :func:`find_recoveries` lists the files whose process is gone (crashed or killed), newest
+first; files of a process still running are left alone.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -30,21 +36,59 @@ def recovery_dir() -> Path:
     return Path(base) / "medroute" / "recovery"
 
 
+_counter = itertools.count(1)
+
+
 def recovery_path() -> Path:
-    return recovery_dir() / f"autosave{SUFFIX}"
+    """A new recovery file for one editing session of this process."""
+    return recovery_dir() / f"autosave-{os.getpid()}-{next(_counter)}{SUFFIX}"
 
 
-def find_recovery(path=None) -> dict | None:
-    """Metadata of a recovery file left by a run that did not close cleanly (None: nothing to recover)."""
-    p = Path(path) if path else recovery_path()
-    if not p.is_file():
-        return None
+def _process_running(pid: int, saved: float) -> bool:
+    """Is the process that wrote a recovery file at time ``saved`` still running?  (A process with the same pid
+    started after the file was written is another program: the pid was reused after a reboot or a crash.)"""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time() <= saved + 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return psutil.pid_exists(pid) if pid > 0 else False
+
+
+def _read(p: Path) -> dict | None:
     try:
         meta = read_session_meta(p)
     except MedRouteError:
         return None
     meta["recovery_path"] = str(p)
     return meta
+
+
+def find_recoveries(directory=None) -> list[dict]:
+    """Metadata of every recovery file left by a run that did not close cleanly, newest first.  Files written by
+    another MedRoute process that is still running are skipped (its work is live, not lost); this process's own
+    files are included (a session it moved away from with unsaved edits)."""
+    d = Path(directory) if directory else recovery_dir()
+    out = []
+    for p in sorted(d.glob(f"autosave*{SUFFIX}")) if d.is_dir() else []:
+        meta = _read(p)
+        if meta is None:
+            continue
+        pid = int((meta.get("recovery") or {}).get("pid", 0) or 0)
+        if pid and pid != os.getpid() and _process_running(pid, float(meta.get("saved", 0) or 0)):
+            continue
+        out.append(meta)
+    return sorted(out, key=lambda m: float(m.get("saved", 0) or 0), reverse=True)
+
+
+def find_recovery(path=None) -> dict | None:
+    """Metadata of the given recovery file, or of the newest one left by a run that did not close cleanly
+    (None: nothing to recover)."""
+    if path is None:
+        found = find_recoveries()
+        return found[0] if found else None
+    p = Path(path)
+    return _read(p) if p.is_file() else None
 
 
 class Autosaver:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ..editing import Autosaver, PointerEvent, Session, apply_model_result, find_recovery, make_tool
+from ..editing import Autosaver, PointerEvent, Session, apply_model_result, find_recoveries, make_tool
 from ..editing.model_result import CANCEL, needs_choice
 from ..errors import MedRouteError
 from ..model.labels import LabelMap
@@ -113,13 +114,15 @@ class EditingController(QtCore.QObject):
             self.session = self._pending
         elif self.session is None or self.session.labelmap is not labelmap:
             self.session = Session(self.win.study, labelmap, self.win.state)
-        if self.session is not None:
+        if self.autosaver is not None and self.autosaver.session is not self.session:
+            self._retire_autosaver()
+        if self.session is not None and (self.autosaver is None or self.autosaver.session is not self.session):
             self.session.editor.background = self._run_in_background
             self.session.history.changed.connect(lambda: self._update_actions())
             self.autosaver = Autosaver(self.session, interval_s=autosave_interval_s())
             self._saved_revision = self.session.revision
             self.timer.start(int(self.autosaver.tick_interval_s * 1000))
-        else:
+        elif self.session is None:
             self.autosaver = None
             self.timer.stop()
         self.set_tool(self.tool_name)
@@ -130,6 +133,20 @@ class EditingController(QtCore.QObject):
     def editor(self):
         s = self.ensure_session()
         return None if s is None else s.editor
+
+    def _retire_autosaver(self) -> None:
+        """The session is being replaced (another study, labels loaded, window emptied).  Unsaved edits stay in its
+        recovery file, written now, and are offered at the next start; otherwise the file is removed."""
+        a, self.autosaver = self.autosaver, None
+        if a.session.revision != self._saved_revision:
+            a.wait()
+            a.background = False
+            a.save_now()
+            if not a.last_error:
+                self.win.statusBar().showMessage(
+                    f"Unsaved label edits on {a.session.study.name} were kept for recovery at the next start.", 8000)
+        else:
+            a.discard()
 
     def _autosave_tick(self) -> None:
         if self.autosaver is not None:
@@ -149,13 +166,27 @@ class EditingController(QtCore.QObject):
             a.discard()
 
     def offer_recovery(self, ask=ask_recover) -> bool:
-        """At start: if a recovery file exists, ask and reopen the study with the autosaved labels."""
-        meta = find_recovery()
-        if meta is None or not ask(self.win, meta):
-            if meta is not None:
-                os.unlink(meta["recovery_path"])
-            return False
-        return self.open_session(meta["recovery_path"])
+        """At start: for each recovery file left by a run that did not close cleanly (newest first), ask; a
+        declined one is deleted, an accepted one is reopened (the others stay for the next start).  The recovered
+        labels count as unsaved: they move to this run's own recovery file and are kept until saved."""
+        for meta in find_recoveries():
+            if not ask(self.win, meta):
+                Path(meta["recovery_path"]).unlink(missing_ok=True)
+                continue
+            if not self.open_session(meta["recovery_path"]):
+                return False
+            self.session_path = None  # not the user's session file: "Save session" asks where
+            self._saved_revision = None
+            a = self.autosaver
+            if a is not None:
+                a.wait()
+                a.background = False
+                a.save_now()
+                a.background = True
+                if not a.last_error and Path(a.path) != Path(meta["recovery_path"]):
+                    Path(meta["recovery_path"]).unlink(missing_ok=True)
+            return True
+        return False
 
     def open_session(self, path) -> bool:
         try:
