@@ -28,6 +28,25 @@ def test_geometry_moves_image_and_mask_together():
     assert not torch.equal(ya, y)  # something moved
 
 
+def test_rotation_of_a_non_square_frame_keeps_shapes():
+    """On a 4:3 frame (the polyp input, 192x256) every rotation - 90-degree turns and any angle - keeps a disc a
+    disc of the same area: the aspect ratio is accounted for, nothing is stretched or sheared."""
+    h, w, r = 96, 128, 14
+    yy, xx = np.mgrid[:h, :w]
+    disc = (((yy - 48) ** 2 + (xx - 70) ** 2) < r * r).astype(np.float32)
+    n = 16
+    y = torch.from_numpy(np.repeat(disc[None, None], n, axis=0))
+    x = y.repeat(1, 3, 1, 1) * 0.8 + 0.1
+    cfg = AugmentConfig(rot90=True, rotate_deg=45, scale=(1.0, 1.0), shift=0.0, brightness=0, contrast=(1, 1),
+                        gamma=(1, 1), p_geometric=1.0, flip=False)
+    _, ya = augment_batch(x, y, cfg, torch.Generator().manual_seed(3))
+    for m in ya[:, 0].numpy() > 0.5:
+        rows, cols = np.nonzero(m)
+        assert abs(m.sum() / disc.sum() - 1) < 0.06
+        extent_y, extent_x = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert abs(extent_y - extent_x) <= 2 and abs(extent_y - 2 * r) <= 3, (extent_y, extent_x)
+
+
 def test_intensity_stays_in_range_and_grey_replaces_colour():
     x = torch.rand(8, 3, 32, 32)
     cfg = AugmentConfig(p_geometric=0.0, flip=False, p_grey=1.0)

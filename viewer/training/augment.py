@@ -37,7 +37,10 @@ class AugmentConfig:
     grey_channel_weights: tuple[float, ...] = (0.25, 0.5, 0.25)
 
 
-def _affine(n: int, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+def _affine(n: int, cfg: AugmentConfig, g: torch.Generator, h: int = 1, w: int = 1) -> torch.Tensor:
+    """Random similarity transforms as ``affine_grid`` matrices for (h, w) images.  ``affine_grid`` works in
+    coordinates normalised to [-1, 1] per axis, so on a non-square image the rotation terms are scaled by the aspect
+    ratio: a 90-degree turn of a 192x256 frame turns it (cropping and padding), it does not stretch it."""
     def u(lo, hi):
         return lo + (hi - lo) * torch.rand(n, generator=g)
 
@@ -53,15 +56,15 @@ def _affine(n: int, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     tx, ty = u(-cfg.shift, cfg.shift) * on, u(-cfg.shift, cfg.shift) * on
     cos, sin = torch.cos(ang) / s, torch.sin(ang) / s
     theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = cos * fx, -sin * fy, tx
-    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin * fx, cos * fy, ty
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = cos * fx, -sin * fy * (h / w), tx
+    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin * fx * (w / h), cos * fy, ty
     return theta
 
 
 def augment_batch(x: torch.Tensor, y: torch.Tensor | None, cfg: AugmentConfig, g: torch.Generator):
     """x (N, C, H, W) float in [0, 1]; y (N, 1, H, W) float 0/1 or None.  Returns augmented (x, y) (CPU)."""
     n = x.shape[0]
-    theta = _affine(n, cfg, g).to(x.dtype)
+    theta = _affine(n, cfg, g, x.shape[-2], x.shape[-1]).to(x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     if y is not None:
