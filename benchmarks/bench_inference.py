@@ -59,12 +59,15 @@ def _torch_model(plugin):
     from viewer.training.model import build_model
 
     train_dir = ROOT / "runs" / plugin.id
-    if (train_dir / "best.pt").is_file() and (train_dir / "config.json").is_file():
+    t = plugin.raw.get("training", {})
+    cfg = json.loads((train_dir / "config.json").read_text()) if (train_dir / "config.json").is_file() else {}
+    same = cfg.get("architecture") == t.get("architecture", cfg.get("architecture")) and \
+        list(cfg.get("input", {}).get("size", [])) == list(plugin.input.size)
+    if (train_dir / "best.pt").is_file() and cfg and same:  # not a run of an older recipe than the plugin
         from viewer.training.quantize import _load
 
         _, model = _load(train_dir)
         return model.eval(), f"checkpoint {train_dir / 'best.pt'}"
-    t = plugin.raw.get("training", {})
     model = build_model(str(t.get("architecture", "unet")), plugin.input.channels, 1, t.get("widths", [16, 32, 64, 128]))
     torch.manual_seed(0)
     return model.eval(), "random weights, same architecture (checkpoint not on this machine)"

@@ -107,6 +107,13 @@ def test_resume_after_interrupted_run(fake_plugins, mixed_folder, tmp_path, monk
     assert sum(s == "ok" for s in st.values()) == 3 and sum(s == "failed" for s in st.values()) == 3
     assert exit_status(rows) == 3
     assert all((out / n).is_file() for n in ("a.nii.gz", "b.nii.gz", "series_t1post.nii.gz"))
+    # a skipped study read back from its label file: a PNG study's NIfTI labels still have no mL
+    from viewer.batch.runner import stats_from_file
+
+    png_stats = stats_from_file(out / "a.nii.gz", mixed_folder / "a.png")
+    assert png_stats and all(v["voxels"] > 0 and v["ml"] is None for v in png_stats.values())
+    vol = stats_from_file(out / "series_t1post.nii.gz", mixed_folder / "series_t1post")
+    assert vol and all(v["ml"] > 0 for v in vol.values())
 
 
 def test_dask_local_cluster(fake_plugins, mixed_folder, tmp_path):

@@ -174,12 +174,19 @@ def test_each_session_has_its_own_recovery_file_and_live_processes_keep_theirs(t
         sv.save_now()
     assert {m["recovery_path"] for m in find_recoveries()} == {str(a.path), str(b.path)}  # this process's own
 
-    def rewrite_pid(path, pid, saved):  # the file as another process would have left it
+    def as_if_from(path, pid, saved, host=None):  # the file as another process would have left it
         from viewer.editing.session import read_session_file, write_session_file
 
         labels, meta = read_session_file(path)
         meta["recovery"]["pid"], meta["saved"] = pid, saved
-        write_session_file(path, labels, meta)
+        if host:
+            meta["recovery"]["host"] = host
+        new = path.with_name(f"autosave-{pid}-{path.name.rsplit('-', 1)[1]}")
+        write_session_file(new, labels, meta)
+        os.utime(new, (saved, saved))
+        if new != path:
+            path.unlink()
+        return new
 
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -187,17 +194,17 @@ def test_each_session_has_its_own_recovery_file_and_live_processes_keep_theirs(t
     try:
         time.sleep(0.2)
         now = time.time()
-        rewrite_pid(a.path, live.pid, now)  # another MedRoute still running: its work is live, not lost
-        rewrite_pid(b.path, dead.pid, now - 10)  # crashed 10 s ago
-        found = find_recoveries()
-        assert [m["recovery_path"] for m in found] == [str(b.path)]
-        rewrite_pid(a.path, live.pid, now - 3600)  # the pid belongs to a process started after the file: reused
-        found = find_recoveries()
-        assert [m["recovery_path"] for m in found] == [str(b.path), str(a.path)]  # newest first
+        pa = as_if_from(a.path, live.pid, now)  # another MedRoute still running: its work is live, not lost
+        pb = as_if_from(b.path, dead.pid, now - 10)  # crashed 10 s ago
+        assert [m["recovery_path"] for m in find_recoveries()] == [str(pb)]
+        pa = as_if_from(pa, live.pid, now - 3600)  # the pid belongs to a process started after the file: reused
+        assert [m["recovery_path"] for m in find_recoveries()] == [str(pb), str(pa)]  # newest first
+        as_if_from(pa, dead.pid, now, host="another-computer")  # a shared home: cannot tell, left alone
+        assert [m["recovery_path"] for m in find_recoveries()] == [str(pb)]
     finally:
         live.kill()
         live.wait()
-    assert os.getpid() != live.pid and recovery_path() != recovery_path()
+    assert recovery_path() != recovery_path()
 
 
 def test_autosaver_saves_only_changes_and_is_found_again(tmp_path, session):

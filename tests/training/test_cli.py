@@ -130,5 +130,5 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     (tmp_path / "runs" / "polyp" / "config.json").write_text(json.dumps(
         {"task": "polyp", "architecture": "unet", "widths": [16, 32, 64, 128, 256]}))
     res = run_all(tmp_path / "runs", tmp_path / "plugins", data_root=tmp_path / "data", tasks=("polyp",))
-    assert "older polyp recipe" in res["polyp"]["error"] and "architecture: unet" in res["polyp"]["error"]
+    assert "older polyp recipe" in res["polyp"]["error"] and "architecture: \"unet\" -> \"effunet\"" in res["polyp"]["error"]
     assert calls == []

@@ -69,6 +69,22 @@ def test_efficient_unet_shapes_and_strides():
     assert sizes == [(16, 96, 128), (24, 48, 64), (40, 24, 32), (112, 12, 16), (320, 6, 8)]
     with pytest.raises(ValueError, match="3-channel"):
         EfficientUNet(in_channels=1)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        model(torch.rand(1, 3, 100, 128))
+
+
+def test_a_run_folder_of_an_older_recipe_is_refused_before_anything_is_overwritten(tmp_path):
+    """Resuming runs/polyp of the 1.0.x U-Net with the EfficientNet recipe would crash deep in load_state_dict and
+    leave a config.json that no longer describes best.pt: it is refused first, with what to do."""
+    from viewer.training.data import TrainingDataError
+    from viewer.training.train import train
+
+    old = {"task": "polyp", "architecture": "unet", "widths": [16, 32, 64, 128, 256], "input": {"size": [160, 160]}}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    (tmp_path / "last.pt").write_bytes(b"old checkpoint")
+    with pytest.raises(TrainingDataError, match=r"older polyp recipe \(architecture: \"unet\" -> \"effunet\""):
+        train("polyp", tmp_path, data_dir=tmp_path / "unused", max_steps=1, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text()) == old
 
 
 def test_missing_weight_package_is_a_clear_error(tmp_path, monkeypatch):

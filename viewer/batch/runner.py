@@ -56,14 +56,17 @@ def output_is_valid(out: Path) -> bool:
         return False
 
 
-def stats_from_file(out: Path) -> dict:
-    """Per label value: voxel count and mL, read back from a written label file (for resumed studies)."""
+def stats_from_file(out: Path, source: str | Path | None = None) -> dict:
+    """Per label value: voxel count and mL, read back from a written label file (for resumed studies).  No mL when
+    the label file or its ``source`` study is a PNG/TIFF (no pixel size in mm; the label file may be a NIfTI)."""
     from ..io import open_study
+    from ..io.raster import RASTER_EXTS
 
     lab = open_study(out)
     counts = np.bincount(np.asarray(lab.voxels).ravel().astype(np.int64), minlength=2)
     ml = float(np.prod(lab.geometry.spacing)) / 1000.0
-    known = lab.metadata.get("pixel_spacing_known", True)
+    known = lab.metadata.get("pixel_spacing_known", True) and not (
+        source is not None and Path(source).is_file() and Path(source).suffix.lower() in RASTER_EXTS)
     return {f"label {v}": {"voxels": int(c), "ml": round(int(c) * ml, 4) if known else None}
             for v, c in enumerate(counts) if v and c}
 
@@ -78,7 +81,7 @@ def process_study(path: str, output: str, task: str = "auto", device: str = "CPU
         if resume:
             for cand in (out, out.with_name(out.name[: -len(".png")] + ".nii.gz") if out.name.endswith(".png") else None):
                 if cand is not None and output_is_valid(cand):
-                    row.update(output=str(cand), status="skipped", labels=stats_from_file(cand))
+                    row.update(output=str(cand), status="skipped", labels=stats_from_file(cand, path))
                     if previous:
                         row.update(task=previous.get("task", ""), confidence=previous.get("confidence"))
                         if previous.get("labels"):

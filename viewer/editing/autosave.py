@@ -4,8 +4,9 @@
 ``interval_s / 4``.  When the session changed and the last save is at least ``interval_s / 2`` old, it snapshots
 the labels (one memcpy) and writes the recovery file atomically (temp file, fsync, rename - a crash leaves the old
 file or the new one, never half of one), by default on a background thread so painting never waits on the disk.
-So every edit is on disk at most ``interval_s`` after it was made.  A clean close calls :meth:`discard`; a
-recovery file still present at the next start means the last run did not end cleanly.
+So every edit is on disk at most ``interval_s`` after it was made.  A clean close with nothing unsaved calls
+:meth:`discard`; a recovery file still present at the next start holds edits that were never saved (the run
+crashed, or the user closed the study or the window without saving them).
 
 Each editing session has its own recovery file, ``autosave-<pid>-<n>.mrsession``: two MedRoute windows running at
 once never overwrite (or, closing cleanly, delete) each other's, and the unsaved edits of a study the user moved
@@ -15,10 +16,12 @@ first; files of a process still running are left alone.
 
 from __future__ import annotations
 
-import itertools
 import os
+import re
+import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from ..errors import MedRouteError
@@ -36,12 +39,15 @@ def recovery_dir() -> Path:
     return Path(base) / "medroute" / "recovery"
 
 
-_counter = itertools.count(1)
-
-
 def recovery_path() -> Path:
-    """A new recovery file for one editing session of this process."""
-    return recovery_dir() / f"autosave-{os.getpid()}-{next(_counter)}{SUFFIX}"
+    """A new recovery file for one editing session of this process: ``autosave-<pid>-<random>.mrsession`` (the
+    random part, so a file left by a dead process whose pid is reused is never overwritten)."""
+    return recovery_dir() / f"autosave-{os.getpid()}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+
+
+def _pid_from_name(p: Path) -> int | None:
+    m = re.fullmatch(rf"autosave-(\d+)-[0-9a-f]+{re.escape(SUFFIX)}", p.name)
+    return int(m.group(1)) if m else None
 
 
 def _process_running(pid: int, saved: float) -> bool:
@@ -71,10 +77,19 @@ def find_recoveries(directory=None) -> list[dict]:
     d = Path(directory) if directory else recovery_dir()
     out = []
     for p in sorted(d.glob(f"autosave*{SUFFIX}")) if d.is_dir() else []:
+        pid = _pid_from_name(p)
+        try:  # a live process's file is not even opened (on Windows an open file cannot be replaced)
+            if pid and pid != os.getpid() and _process_running(pid, p.stat().st_mtime):
+                continue
+        except OSError:
+            continue
         meta = _read(p)
         if meta is None:
             continue
-        pid = int((meta.get("recovery") or {}).get("pid", 0) or 0)
+        rec = meta.get("recovery") or {}
+        if rec.get("host") not in (None, socket.gethostname()):
+            continue  # written on another computer (a shared home folder): its process cannot be checked from here
+        pid = int(rec.get("pid", 0) or 0)
         if pid and pid != os.getpid() and _process_running(pid, float(meta.get("saved", 0) or 0)):
             continue
         out.append(meta)
@@ -125,7 +140,7 @@ class Autosaver:
         rev = self.session.revision
         labels = self.session.labelmap.data.copy()  # snapshot: painting may continue while we write
         meta = self.session.meta()
-        meta["recovery"] = {"pid": os.getpid(), "revision": rev}
+        meta["recovery"] = {"pid": os.getpid(), "host": socket.gethostname(), "revision": rev}
         self.last_save = time.monotonic() if now is None else now
         if self.background:
             self._thread = threading.Thread(target=self._write, args=(labels, meta, rev), daemon=True,

@@ -42,6 +42,33 @@ def load_split_arrays(rec: dict, data_dir, split: dict, parts=("train", "val"), 
     return out
 
 
+# what makes a run folder hold a different model from the current recipe (then it must not be resumed or packaged)
+RECIPE_KEYS = ("architecture", "widths", "input", "pretrained")
+
+
+def check_run_folder(out_dir, rec: dict) -> None:
+    """A run folder left by an older recipe (e.g. polyp 1.0.x, a U-Net from scratch at 160x160) would be skipped as
+    done, fail to resume, or be packaged as if it were current: refuse it with a sentence that says what to do."""
+    cfg = Path(out_dir) / "config.json"
+    if not cfg.is_file():
+        return
+    try:
+        old = json.loads(cfg.read_text())
+    except (OSError, ValueError):
+        return
+    diff = [k for k in RECIPE_KEYS if old.get(k) != rec.get(k) and (k in old or k in rec)]
+    if diff:
+        raise D.TrainingDataError(
+            f"{out_dir} was trained with an older {rec.get('task', old.get('task', ''))} recipe "
+            f"({'; '.join(f'{k}: {_short(old.get(k))} -> {_short(rec.get(k))}' for k in diff)}); move it aside (e.g. to {Path(out_dir).name}_old) "
+            f"or delete it, then run again to train the current recipe.", out_dir)
+
+
+def _short(v, n: int = 60) -> str:
+    t = json.dumps(v)
+    return t if len(t) <= n else t[:n - 3] + "..."
+
+
 def dice_bce(logits: torch.Tensor, target: torch.Tensor, per_image: bool = False) -> torch.Tensor:
     """BCE + soft Dice.  ``per_image``: the Dice term is averaged over the images of the batch instead of pooled,
     so a small polyp counts as much as a large one (as in the per-image Dice the task is scored by)."""
@@ -110,6 +137,8 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rec = make_recipe(task, epochs=epochs, batch=batch, crop=crop)
+    if (out / "last.pt").is_file() and not init:
+        check_run_folder(out, rec)  # before config.json is overwritten
     rec.update(seed=seed, split_seed=split_seed, data_dir=str(data_dir) if data_dir else None, limit=limit, device=dev, world=dist.world)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed + 1000 * dist.rank)
@@ -158,7 +187,9 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise D.TrainingDataError(f"--init {init}: the weights do not fit the {task} network ({e}).") from e
+            raise D.TrainingDataError(
+                f"--init {init}: the weights do not fit the current {task} network ({rec['architecture']}, widths "
+                f"{rec['widths']}); they were probably trained with an older recipe ({str(e)[:200]}).") from e
     if dist.main:
         (out / "config.json").write_text(json.dumps(rec, indent=1))
     model = model.to(tdev)
@@ -179,7 +210,11 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
     last = out / "last.pt"
     if last.is_file() and not init:
         ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
+        try:
+            model.load_state_dict(ck["model"])
+        except RuntimeError as e:
+            raise D.TrainingDataError(f"{last} does not fit the current {task} network; move {out} aside or "
+                                      f"delete it to train from the start ({str(e)[:200]}).", last) from e
         opt.load_state_dict(ck["opt"])
         start_epoch, step, best = ck["epoch"] + 1, ck["step"], ck["best"]
         rng = np.random.default_rng(seed + 1000 * dist.rank + 7919 * start_epoch)

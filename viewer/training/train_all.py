@@ -40,25 +40,12 @@ def _train_dirs(step: str, runs: Path, seed: int) -> list[Path]:
     return [runs / (step if k == 0 else f"{step}_seed{seed + k}") for k in range(n)]
 
 
-# what makes a finished run a different model from the current recipe (then it must not be resumed or packaged)
-_RECIPE_KEYS = ("architecture", "widths", "input", "pretrained")
-
-
 def _check_recipe(step: str, tdir: Path) -> None:
-    """A run folder left by an older recipe (e.g. polyp 1.0.x, a U-Net from scratch at 160x160) would be skipped as
-    done or fail to resume: refuse it with a sentence that says what to do."""
-    from .data import TrainingDataError
     from .tasks import TASKS
+    from .train import check_run_folder
 
-    cfg = tdir / "config.json"
-    if step not in TASKS or not cfg.is_file():
-        return
-    old = json.loads(cfg.read_text())
-    diff = [k for k in _RECIPE_KEYS if k in old and old.get(k) != TASKS[step].get(k)]
-    if diff:
-        raise TrainingDataError(
-            f"{tdir} was trained with an older {step} recipe ({', '.join(f'{k}: {old.get(k)}' for k in diff)}); "
-            f"move it aside (e.g. to {tdir.name}_old) or delete it, then run again to train the current recipe.", tdir)
+    if step in TASKS:
+        check_run_folder(tdir, TASKS[step])
 
 
 def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int = 0, threads: int | None = 2,
@@ -99,7 +86,8 @@ def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int 
                           threads=threads, epochs=ep)
                 done.write_text(json.dumps({"finished": time.time()}))
             if _stale(pdir, tdirs):
-                m = quantize(tdirs if len(tdirs) > 1 else tdirs[0], pdir, data_dir=data_dir)
+                # compare: measured against the plugin it replaces, and numbered past it (as `medroute quantize`)
+                m = quantize(tdirs if len(tdirs) > 1 else tdirs[0], pdir, data_dir=data_dir, compare=True)
             else:
                 m = json.loads((pdir / "metrics.json").read_text())
             results[step] = {"primary_fp32": m.get("primary_fp32"), "primary_int8": m.get("primary_int8"),

@@ -53,6 +53,14 @@ def view_voxel(view, widget_pos) -> tuple[tuple[float, float, float], QtCore.QPo
     return tuple(v), p  # type: ignore[return-value]
 
 
+def _remove(path) -> None:
+    """Delete a recovery file; one that cannot be deleted now (in use, read-only) is offered again next time."""
+    try:
+        Path(path).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 class EditingController(QtCore.QObject):
     sigSessionChanged = QtCore.Signal(object)  # Session or None
     _sigBackgroundDone = QtCore.Signal(object)  # (session, apply, (ok, result or exception)), from a worker thread
@@ -142,7 +150,11 @@ class EditingController(QtCore.QObject):
             a.wait()
             a.background = False
             a.save_now()
-            if not a.last_error:
+            if a.last_error:
+                self.win.show_error("Unsaved edits could not be kept",
+                                    f"The label edits on {a.session.study.name} were not saved and could not be "
+                                    f"written to the recovery file: {a.last_error}")
+            else:
                 self.win.statusBar().showMessage(
                     f"Unsaved label edits on {a.session.study.name} were kept for recovery at the next start.", 8000)
         else:
@@ -171,7 +183,7 @@ class EditingController(QtCore.QObject):
         labels count as unsaved: they move to this run's own recovery file and are kept until saved."""
         for meta in find_recoveries():
             if not ask(self.win, meta):
-                Path(meta["recovery_path"]).unlink(missing_ok=True)
+                _remove(meta["recovery_path"])
                 continue
             if not self.open_session(meta["recovery_path"]):
                 return False
@@ -184,7 +196,7 @@ class EditingController(QtCore.QObject):
                 a.save_now()
                 a.background = True
                 if not a.last_error and Path(a.path) != Path(meta["recovery_path"]):
-                    Path(meta["recovery_path"]).unlink(missing_ok=True)
+                    _remove(meta["recovery_path"])
             return True
         return False
 

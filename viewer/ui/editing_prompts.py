@@ -11,13 +11,14 @@ from ..editing.model_result import CANCEL, FILL_EMPTY, REPLACE
 
 
 def ask_recover(parent, meta: dict) -> bool:
-    """Offer to recover the autosaved work described by ``meta`` (from ``find_recovery``)."""
+    """Offer to recover the autosaved work described by ``meta`` (one of ``find_recoveries``)."""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.get("saved", 0)))
     name = meta.get("study", {}).get("name", "a study")
     box = QtWidgets.QMessageBox(parent)
     box.setIcon(QtWidgets.QMessageBox.Icon.Question)
     box.setWindowTitle("Recover unsaved work?")
-    box.setText(f"MedRoute did not close normally. Unsaved label edits on {name} were autosaved at {when}.")
+    box.setText(f"Label edits on {name} were never saved: MedRoute stopped, or the study was closed, before they "
+                f"were. They were autosaved at {when}.")
     box.setInformativeText("Recover them now? If you discard them they cannot be brought back.")
     rec = box.addButton("Recover", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
     box.addButton("Discard", QtWidgets.QMessageBox.ButtonRole.DestructiveRole)
