@@ -19,7 +19,7 @@ is done.  Measured:
   visible slice's preprocess / infer / restore measured on their own with the same calls (warm).
 
 Studies: a 155-slice 256x256 volume of real FLAIR slices (``bench_inference._volume_file``), the real DICOM
-series ``pgbm003_t1post`` and one CVC-ClinicDB colonoscopy frame (the polyp ensemble with its post-processing).  Cases:
+series ``pgbm003_t1post`` and one CVC-ClinicDB colonoscopy frame (the polyp model with its post-processing).  Cases:
 
 * ``warm`` (the headline): repeats in one process after the open-time warm-up finished - each press still gets a
   new worker thread and new infer requests;
@@ -47,7 +47,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 DATA = Path(os.environ.get("MEDROUTE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DICOM = DATA / "dicom_series" / "pgbm003_t1post"
-POLYP = DATA / "polyp" / "images" / "cvcclinicdb_0001.png"  # a colour frame: routed to the polyp ensemble
+POLYP = DATA / "polyp" / "images" / "cvcclinicdb_0001.png"  # a colour frame: routed to the polyp model
 TARGET_MS = 150.0
 
 
@@ -312,7 +312,7 @@ def run(quick: bool = False) -> dict:
         studies = {"flair155_256x256": _study_case(app, win, flair, repeats, split_n)}
         if DICOM.is_dir():
             studies["dicom_pgbm003_t1post"] = _study_case(app, win, DICOM, repeats, split_n)
-        if POLYP.is_file():  # 2-network INT8 ensemble + largest-component post-processing
+        if POLYP.is_file():  # INT8 polyp model + largest-component post-processing
             studies["polyp_frame_384x288"] = _study_case(app, win, POLYP, repeats, split_n)
         studies["flair155_256x256"]["first_press_fresh_process"] = fresh
         win.close()

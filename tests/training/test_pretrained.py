@@ -148,3 +148,25 @@ def test_a_new_network_design_is_a_minor_version_step():
     assert next_version("1.0.2") == "1.0.3"  # retrained or fine-tuned, same design
     assert next_version("1.0.2", new_design=True) == "1.1.0"  # e.g. polyp's U-Net -> EfficientNet-Lite0 U-Net
     assert next_version("2.3.9", new_design=True) == "2.4.0"
+
+
+def test_the_replaced_plugin_is_measured_on_its_own_weights(tmp_path):
+    """quantize compares a new version with the installed one it overwrites in the same folder; OpenVINO
+    memory-maps model.bin, so compiling from the path measured the old network on the new weights (polyp 1.0.2
+    scored 0.0).  compile_in_memory keeps the old weights whatever happens to the file."""
+    import shutil
+    from pathlib import Path
+
+    from viewer.training.quantize import compile_in_memory, compile_model
+
+    src = Path(__file__).resolve().parents[2] / "plugins" / "router"
+    for f in ("model.xml", "model.bin"):
+        shutil.copy(src / f, tmp_path / f)
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    kept, mapped = compile_in_memory(tmp_path / "model.xml"), compile_model(tmp_path / "model.xml", False)
+    before = kept({0: x})[0]
+    assert np.allclose(mapped({0: x})[0], before)
+    size = (tmp_path / "model.bin").stat().st_size
+    with open(tmp_path / "model.bin", "r+b") as f:  # overwritten in place, as a new version's weights would be
+        f.write(bytes(size))
+    assert np.array_equal(kept({0: x})[0], before)

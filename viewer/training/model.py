@@ -125,7 +125,7 @@ class EfficientUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        if int(size[0]) % 32 or int(size[1]) % 32:
+        if not torch.jit.is_tracing() and (int(size[0]) % 32 or int(size[1]) % 32):  # (export: sizes are fixed)
             raise ValueError(f"EfficientUNet input height and width must be multiples of 32, not {tuple(size)}")
         x = F.relu6(self._bn0(self._conv_stem(self.stem_pad(x * 2.0 - 1.0))))
         feats = []

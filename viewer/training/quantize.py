@@ -101,6 +101,17 @@ def compile_model(model_or_path, fp32: bool):
     return core.compile_model(model_or_path, "CPU", cfg)
 
 
+def compile_in_memory(xml_path, fp32: bool = False):
+    """Compile an IR whose files are about to be overwritten (the installed plugin that a new version replaces in
+    the same folder): OpenVINO memory-maps model.bin, so the old network would otherwise run on the new weights."""
+    import openvino as ov
+
+    xml_path = Path(xml_path)
+    weights = np.fromfile(xml_path.with_suffix(".bin"), dtype=np.uint8)
+    model = ov.Core().read_model(model=xml_path.read_bytes(), weights=ov.Tensor(weights))
+    return compile_model(model, fp32)
+
+
 def latency_ms(compiled, shape, n: int = 200) -> float:
     req = compiled.create_infer_request()
     x = np.random.default_rng(0).random(shape, dtype=np.float32)
@@ -197,7 +208,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     from .finetune import baseline_plugin, next_version, save_init_weights
 
     base = baseline_plugin(rec, out_dir) if compare and rec["kind"] != "router" else None
-    c_base = compile_model(base.model_xml, False) if base is not None else None  # before out_dir is overwritten
+    c_base = compile_in_memory(base.model_xml) if base is not None else None  # out_dir may be overwritten next
     versions = [v for v in (base.version if base else None, (rec.get("init") or {}).get("version")) if v]
     # a new network design (architecture or input size) replacing the installed one is a minor version step
     new_design = base is not None and (
