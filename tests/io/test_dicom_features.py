@@ -99,3 +99,23 @@ def test_metadata_is_deidentified():
         val = str(ds.get(key, "") or "")
         if val:
             assert val not in text, key
+
+
+def test_dicom_without_pixel_spacing_reports_no_millimetres(tmp_path):
+    """No PixelSpacing: the study opens (1 mm assumed for display, with a warning) but says its size in mm is
+    unknown, so voxel counts are reported without a made-up volume; a normal MR keeps its mL."""
+    ds = pydicom.dcmread(_data_store("MR_small.dcm"))
+    assert open_study(_data_store("MR_small.dcm")).size_in_mm_known
+    del ds.PixelSpacing
+    f = tmp_path / "nospacing.dcm"
+    ds.save_as(f)
+    st = open_study(f)
+    assert not st.size_in_mm_known
+    assert any("Pixel spacing is not given" in w for w in st.warnings)
+    from viewer.editing import label_statistics
+    from viewer.model.labels import LabelMap
+
+    lm = LabelMap.empty_like(st)
+    lm.data[0, :3, :3] = 1
+    rows = label_statistics(lm, st.size_in_mm_known)
+    assert rows[0]["voxels"] == 9 and rows[0]["ml"] is None

@@ -65,7 +65,7 @@ def stats_from_file(out: Path, source: str | Path | None = None) -> dict:
     lab = open_study(out)
     counts = np.bincount(np.asarray(lab.voxels).ravel().astype(np.int64), minlength=2)
     ml = float(np.prod(lab.geometry.spacing)) / 1000.0
-    known = lab.metadata.get("pixel_spacing_known", True) and not (
+    known = lab.size_in_mm_known and not (
         source is not None and Path(source).is_file() and Path(source).suffix.lower() in RASTER_EXTS)
     return {f"label {v}": {"voxels": int(c), "ml": round(int(c) * ml, 4) if known else None}
             for v, c in enumerate(counts) if v and c}
@@ -99,7 +99,7 @@ def process_study(path: str, output: str, task: str = "auto", device: str = "CPU
             row["output"] = str(out)
         save_labels(res.labels, study, out)
         row.update(task=res.plugin.id, confidence=round(float(res.routing.confidence), 4) if res.routing else None,
-                   labels=res.label_stats(study.geometry.spacing, study.metadata.get("pixel_spacing_known", True)),
+                   labels=res.label_stats(study.geometry.spacing, study.size_in_mm_known),
                    status="ok",
                    infer_seconds=round(sum(res.timings.get(k, 0.0) for k in ("route", "preprocess", "infer",
                                                                                "postprocess", "restore")), 4))

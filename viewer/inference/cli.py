@@ -28,7 +28,7 @@ def _cmd_segment(args) -> int:
         "path": str(args.path), "out": str(out), "task": res.plugin.id, "plugin_version": res.plugin.version,
         "routing": res.routing.to_dict() if res.routing else None, "device": res.device,
         "device_message": engine.message, "shape": list(study.shape),
-        "labels": res.label_stats(study.geometry.spacing, study.metadata.get("pixel_spacing_known", True)),
+        "labels": res.label_stats(study.geometry.spacing, study.size_in_mm_known),
         "timings_s": res.timings,
     }
     if args.json:

@@ -260,6 +260,7 @@ def load_series(g: scan_mod.SeriesGroup, origin: Path, all_groups: list[scan_mod
 
     # Geometry
     ps = first.pixel_spacing
+    size_known = ps is not None
     if ps is None:
         ps = (1.0, 1.0)
         if g.modality not in ("US", "OT", "XC", "SM", "ES", "GM"):
@@ -281,6 +282,8 @@ def load_series(g: scan_mod.SeriesGroup, origin: Path, all_groups: list[scan_mod
     meta["TransferSyntaxUID"] = str(getattr(getattr(ds0, "file_meta", None), "get", lambda *_: "")("TransferSyntaxUID", ""))
     meta["SOPInstanceUIDs"] = [str(f.ds.get("SOPInstanceUID", "")) for f in frames]
     meta["frame_indices"] = [f.index for f in frames]
+    if not size_known:
+        meta["pixel_size_mm_known"] = False  # no mL / mm in the statistics (the geometry checks stay as they are)
     wc, ww = ds0.get("WindowCenter"), ds0.get("WindowWidth")
     if wc is not None and ww is not None:
         try:

@@ -72,6 +72,13 @@ class Study:
         return self.voxels.shape[0] == 1
 
     @property
+    def size_in_mm_known(self) -> bool:
+        """False when the file gives no pixel size in mm (PNG/TIFF; DICOM without PixelSpacing): then volumes and
+        areas are not reported, only voxel counts."""
+        m = self.metadata
+        return m.get("pixel_spacing_known", True) is not False and m.get("pixel_size_mm_known", True) is not False
+
+    @property
     def is_rgb(self) -> bool:
         return self.voxels.ndim == 4 and self.voxels.shape[3] in (3, 4) and self.voxels.dtype == np.uint8
 

@@ -158,7 +158,7 @@ class ToolPanel(QtWidgets.QWidget):
 
     def refresh_stats(self) -> None:
         s = self.c.session
-        rows = (label_statistics(s.labelmap, s.study.metadata.get("pixel_spacing_known", True))
+        rows = (label_statistics(s.labelmap, s.study.size_in_mm_known)
                 if s is not None else [])
         self.stats.setRowCount(len(rows))
         for r, d in enumerate(rows):
