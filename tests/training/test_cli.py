@@ -69,8 +69,8 @@ def test_every_trainer_takes_the_cli_keywords():
 
 
 def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatch):
-    """The one-command retrain follows the recipes: a recipe with ``ensemble: 2`` (nuclei here) is trained with
-    seeds 0 and 1 on the split of seed 0 and quantized as one model; hippocampus is trained; the 4-class router is packaged beside its
+    """The one-command retrain follows the recipes: polyp (``ensemble: 2``) is trained with seeds 0 and 1 on the
+    split of seed 0 and quantized as one model; hippocampus is trained; the 4-class router is packaged beside its
     run and the 5-class router (router_add) is the one written to plugins/router.  train/quantize/router_add are
     recorded here, not run; a second call redoes nothing."""
     import json
@@ -109,15 +109,15 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     monkeypatch.setattr(H, "train", fake_hippo)
     monkeypatch.setattr(RA, "train", fake_router_add)
     monkeypatch.setattr(Q, "quantize", fake_quantize)
-    monkeypatch.setitem(TASKS["nuclei"], "ensemble", 2)
+    assert TASKS["polyp"]["ensemble"] == 2
     res = run_all(tmp_path / "runs", tmp_path / "plugins", data_root=tmp_path / "data")
     assert all("error" not in r for r in res.values()), res
     assert calls == [
         ("train", "router", "router", 0, 0), ("quantize", "runs/router/plugin", "router"),
         ("train", "brain_mri", "brain_mri", 0, 0), ("quantize", "plugins/brain_mri", "brain_mri"),
-        ("train", "polyp", "polyp", 0, 0), ("quantize", "plugins/polyp", "polyp"),
-        ("train", "nuclei", "nuclei", 0, 0), ("train", "nuclei", "nuclei_seed1", 1, 0),
-        ("quantize", "plugins/nuclei", ["nuclei", "nuclei_seed1"]),
+        ("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
+        ("quantize", "plugins/polyp", ["polyp", "polyp_seed1"]),
+        ("train", "nuclei", "nuclei", 0, 0), ("quantize", "plugins/nuclei", "nuclei"),
         ("train", "hippocampus", "hippocampus", 0, 0), ("quantize", "plugins/hippocampus", "hippocampus"),
         ("router_add", "router", "router_hippocampus", "hippocampus", "hippocampus_"),
         ("quantize", "plugins/router", "router_hippocampus"),
