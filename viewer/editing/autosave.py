@@ -8,7 +8,7 @@ So every edit is on disk at most ``interval_s`` after it was made.  A clean clos
 :meth:`discard`; a recovery file still present at the next start holds edits that were never saved (the run
 crashed, or the user closed the study or the window without saving them).
 
-Each editing session has its own recovery file, ``autosave-<pid>-<n>.mrsession``: two MedRoute windows running at
+Each editing session has its own recovery file, ``autosave-<pid>-<random>.mrsession``: two MedRoute windows running at
 once never overwrite (or, closing cleanly, delete) each other's, and the unsaved edits of a study the user moved
 away from stay on disk.  :func:`find_recoveries` lists the files whose process is gone (crashed or killed), newest
 first; files of a process still running are left alone.
@@ -89,9 +89,10 @@ def find_recoveries(directory=None) -> list[dict]:
         rec = meta.get("recovery") or {}
         if rec.get("host") not in (None, socket.gethostname()):
             continue  # written on another computer (a shared home folder): its process cannot be checked from here
-        pid = int(rec.get("pid", 0) or 0)
-        if pid and pid != os.getpid() and _process_running(pid, float(meta.get("saved", 0) or 0)):
-            continue
+        if pid is None:  # an older file name without the pid: the pid recorded inside
+            pid = int(rec.get("pid", 0) or 0)
+            if pid and pid != os.getpid() and _process_running(pid, float(meta.get("saved", 0) or 0)):
+                continue
         out.append(meta)
     return sorted(out, key=lambda m: float(m.get("saved", 0) or 0), reverse=True)
 
@@ -158,6 +159,15 @@ class Autosaver:
                 self.last_error = ""
             except MedRouteError as e:
                 self.last_error = str(e)
+
+    def flush(self) -> None:
+        """Write the current labels now, on this thread, after any background write in flight."""
+        self.wait()
+        background, self.background = self.background, False
+        try:
+            self.save_now()
+        finally:
+            self.background = background
 
     def wait(self, timeout: float = 30.0) -> None:
         t = self._thread

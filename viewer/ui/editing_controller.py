@@ -147,9 +147,7 @@ class EditingController(QtCore.QObject):
         recovery file, written now, and are offered at the next start; otherwise the file is removed."""
         a, self.autosaver = self.autosaver, None
         if a.session.revision != self._saved_revision:
-            a.wait()
-            a.background = False
-            a.save_now()
+            a.flush()
             if a.last_error:
                 self.win.show_error("Unsaved edits could not be kept",
                                     f"The label edits on {a.session.study.name} were not saved and could not be "
@@ -171,9 +169,7 @@ class EditingController(QtCore.QObject):
         if a is None:
             return
         if self.session is not None and self.session.revision != self._saved_revision:
-            a.wait()
-            a.background = False
-            a.save_now()
+            a.flush()
         else:
             a.discard()
 
@@ -191,10 +187,7 @@ class EditingController(QtCore.QObject):
             self._saved_revision = None
             a = self.autosaver
             if a is not None:
-                a.wait()
-                a.background = False
-                a.save_now()
-                a.background = True
+                a.flush()
                 if not a.last_error and Path(a.path) != Path(meta["recovery_path"]):
                     _remove(meta["recovery_path"])
             return True
