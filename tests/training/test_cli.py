@@ -109,14 +109,13 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     monkeypatch.setattr(H, "train", fake_hippo)
     monkeypatch.setattr(RA, "train", fake_router_add)
     monkeypatch.setattr(Q, "quantize", fake_quantize)
-    assert TASKS["polyp"]["ensemble"] == 2
+    assert TASKS["polyp"]["ensemble"] == 1  # polyp 1.2: one network (1.1.1 was a pair: see the end of this test)
     res = run_all(tmp_path / "runs", tmp_path / "plugins", data_root=tmp_path / "data")
     assert all("error" not in r for r in res.values()), res
     assert calls == [
         ("train", "router", "router", 0, 0), ("quantize", "runs/router/plugin", "router"),
         ("train", "brain_mri", "brain_mri", 0, 0), ("quantize", "plugins/brain_mri", "brain_mri"),
-        ("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
-        ("quantize", "plugins/polyp", ["polyp", "polyp_seed1"]),
+        ("train", "polyp", "polyp", 0, 0), ("quantize", "plugins/polyp", "polyp"),
         ("train", "nuclei", "nuclei", 0, 0), ("quantize", "plugins/nuclei", "nuclei"),
         ("train", "hippocampus", "hippocampus", 0, 0), ("quantize", "plugins/hippocampus", "hippocampus"),
         ("router_add", "router", "router_hippocampus", "hippocampus", "hippocampus_"),
@@ -130,5 +129,11 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     (tmp_path / "runs" / "polyp" / "config.json").write_text(json.dumps(
         {"task": "polyp", "architecture": "unet", "widths": [16, 32, 64, 128, 256]}))
     res = run_all(tmp_path / "runs", tmp_path / "plugins", data_root=tmp_path / "data", tasks=("polyp",))
-    assert "older polyp recipe" in res["polyp"]["error"] and "architecture: \"unet\" -> \"effunet\"" in res["polyp"]["error"]
+    assert "older polyp recipe" in res["polyp"]["error"]
+    assert "architecture: \"unet\" -> \"effunet-lite2\"" in res["polyp"]["error"]
     assert calls == []
+    # a recipe with "ensemble": 2 trains seeds 0 and 1 on the seed-0 split and packages both as one model
+    monkeypatch.setitem(TASKS["polyp"], "ensemble", 2)
+    run_all(tmp_path / "runs2", tmp_path / "plugins2", data_root=tmp_path / "data", tasks=("polyp",))
+    assert calls == [("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
+                     ("quantize", "plugins2/polyp", ["polyp", "polyp_seed1"])]
