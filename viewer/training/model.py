@@ -6,6 +6,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .tasks import lite_variant
+
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
@@ -107,7 +109,8 @@ class _MBConv(nn.Module):
 
 
 class EfficientUNet(nn.Module):
-    """U-Net with an EfficientNet-Lite0, -Lite1 or -Lite2 encoder (``variant``) (ImageNet weights via :func:`load_pretrained_encoder`).
+    """U-Net with an EfficientNet-Lite0, -Lite1 or -Lite2 encoder (``variant``; ImageNet weights via
+    :func:`load_pretrained_encoder`).
 
     Input (N, 3, H, W) in [0, 1] (the percentile-normalised colour image; mapped to the encoder's [-1, 1] inside),
     H and W multiples of 32.  Decoder: bilinear x2 + concat with the encoder feature of that stride + two 3x3
@@ -227,10 +230,8 @@ class Ensemble(nn.Module):
 def build_model(kind: str, in_channels: int, out_channels: int, widths) -> nn.Module:
     if kind in ("unet", "segmentation"):
         return UNet(in_channels, out_channels, widths)
-    if kind == "effunet":  # (1.1.x recipes: Lite0)
-        return EfficientUNet(in_channels, out_channels, widths)
-    if kind.startswith("effunet-lite") and kind[len("effunet-lite"):].isdigit():
-        return EfficientUNet(in_channels, out_channels, widths, variant=int(kind[len("effunet-lite"):]))
+    if lite_variant(kind) is not None:  # "effunet" (1.1.x: Lite0) or "effunet-liteN"
+        return EfficientUNet(in_channels, out_channels, widths, variant=lite_variant(kind))
     if kind in ("router", "cnn"):
         return RouterNet(in_channels, out_channels, widths)
     raise ValueError(f"unknown architecture {kind!r}")

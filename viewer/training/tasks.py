@@ -89,6 +89,15 @@ TASKS = {
 SELECT = "last"
 
 
+def lite_variant(architecture: str) -> int | None:
+    """The EfficientNet-Lite variant of an ``effunet`` architecture name: 'effunet' (the 1.1.x recipes) is Lite0,
+    'effunet-liteN' is LiteN; None for other architectures."""
+    if architecture == "effunet":
+        return 0
+    tail = architecture[len("effunet-lite"):]
+    return int(tail) if architecture.startswith("effunet-lite") and tail.isdigit() else None
+
+
 def recipe(task: str, **overrides) -> dict:
     if task not in TASKS:
         from .data import TrainingDataError
