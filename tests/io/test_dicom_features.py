@@ -119,3 +119,26 @@ def test_dicom_without_pixel_spacing_reports_no_millimetres(tmp_path):
     lm.data[0, :3, :3] = 1
     rows = label_statistics(lm, st.size_in_mm_known)
     assert rows[0]["voxels"] == 9 and rows[0]["ml"] is None
+
+
+def test_label_file_of_a_study_without_pixel_spacing_keeps_saying_so(tmp_path):
+    """The NIfTI labels of such a study carry 'no mm' (units unknown + our description), so a resumed batch that
+    reads its statistics back from the label file alone reports no mL either; an MR with PixelSpacing keeps mm."""
+    from viewer.batch.runner import stats_from_file
+    from viewer.io import save_labels
+
+    ds = pydicom.dcmread(_data_store("MR_small.dcm"))
+    del ds.PixelSpacing
+    ds.save_as(tmp_path / "nospacing.dcm")
+    for src, known in ((tmp_path / "nospacing.dcm", False), (_data_store("MR_small.dcm"), True)):
+        st = open_study(src)
+        lab = np.zeros(st.shape, np.uint8)
+        lab[0, 10:20, 10:20] = 1
+        out = save_labels(lab, st, tmp_path / f"{Path(src).stem}_labels.nii.gz")
+        back = open_study(out)
+        assert back.size_in_mm_known is known and back.metadata["xyzt_units"][0] == ("mm" if known else "unknown")
+        stats = stats_from_file(out)  # no source given: the label file alone decides
+        assert stats["label 1"]["voxels"] == 100
+        assert (stats["label 1"]["ml"] is None) is (not known)
+        if known:
+            assert stats["label 1"]["ml"] == round(100 * float(np.prod(st.geometry.spacing)) / 1000, 4)

@@ -11,6 +11,12 @@ from ..model.study import Study
 from ._common import atomic_path
 
 LABEL_EXTS = (".nii.gz", ".nii", ".png", ".nrrd", ".mha")
+# NIfTI label files written for a study without a pixel size in mm (PNG/TIFF, DICOM without PixelSpacing) say so:
+# spatial units "unknown" and this description, which the NIfTI reader turns back into ``size_in_mm_known = False``
+# (a resumed batch then reports voxel counts without a made-up volume).  Only our own description counts: many
+# foreign NIfTI files leave the units unset although their spacing is in mm.
+LABEL_DESCRIP = "MedRoute label map"
+LABEL_DESCRIP_NO_MM = "MedRoute label map; pixel size not in mm"
 
 
 def _label_dtype(labels: np.ndarray) -> np.dtype:
@@ -50,8 +56,12 @@ def save_labels(labels: np.ndarray, study: Study, path) -> Path:
         qform = int(study.metadata.get("qform_code", 1) or 1)
         img.set_sform(affine, code=sform)
         img.set_qform(affine, code=qform)
-        img.header.set_xyzt_units("mm")
-        img.header["descrip"] = b"MedRoute label map"
+        if study.size_in_mm_known:
+            img.header.set_xyzt_units("mm")
+            img.header["descrip"] = LABEL_DESCRIP.encode()
+        else:
+            img.header.set_xyzt_units("unknown")
+            img.header["descrip"] = LABEL_DESCRIP_NO_MM.encode()
         with atomic_path(path) as tmp:
             nib.save(img, str(tmp))
     elif low.endswith(".png"):

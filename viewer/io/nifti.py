@@ -10,6 +10,7 @@ from ..errors import CorruptFileError, EmptyInputError, UnsupportedFormatError
 from ..model.geometry import from_nifti_affine
 from ..model.study import Study
 from ._common import check_size, reading
+from .labels import LABEL_DESCRIP_NO_MM
 
 def _gzip_open(path: Path):
     """ISA-L's gzip (about 2x faster than zlib's) when installed, else the standard library's."""
@@ -169,6 +170,10 @@ def read_nifti(path: Path, volume: int | None = None) -> Study:
     modality = next((m for k, m in _MODALITY_HINTS.items() if k in name), "OT")
     sform_code = int(hdr["sform_code"]) if "sform_code" in hdr else 0
     qform_code = int(hdr["qform_code"]) if "qform_code" in hdr else 0
+    units = list(hdr.get_xyzt_units())
+    extra = {}
+    if description == LABEL_DESCRIP_NO_MM and units[0] == "unknown":  # our label file of a study without mm
+        extra["pixel_size_mm_known"] = False
     return Study(
         voxels=vox,
         geometry=geom,
@@ -183,7 +188,8 @@ def read_nifti(path: Path, volume: int | None = None) -> Study:
             "source_dtype": str(raw_dtype),
             "scl_slope": None if slope is None else float(slope),
             "scl_inter": None if inter is None else float(inter),
-            "xyzt_units": list(hdr.get_xyzt_units()),
+            "xyzt_units": units,
+            **extra,
         },
         warnings=warnings,
     )
