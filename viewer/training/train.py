@@ -124,10 +124,12 @@ def _save(path: Path, obj) -> None:
 def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int | None = None, init=None,
           seed: int = 0, limit: int | None = None, max_steps: int | None = None, batch: int | None = None,
           crop: int | None = None, amp: bool = True, threads: int | None = None, progress: bool = True,
-          split_seed: int | None = None) -> dict:
+          split_seed: int | None = None, hold_out_val: bool = False) -> dict:
     """Train one task into ``out_dir``; returns the final log record.  ``seed`` drives initialisation, sampling and
     augmentation; ``split_seed`` (default: ``seed``) the train/val/test split, so models trained with different seeds
-    on the same split can be compared or averaged."""
+    on the same split can be compared or averaged.  ``hold_out_val``: learn from the train split only, also where the
+    recipe's final fit adds the validation split, so that validation stays unseen (``quantize`` then chooses the
+    output threshold on it)."""
     split_seed = seed if split_seed is None else split_seed
     if threads:
         torch.set_num_threads(threads)
@@ -136,7 +138,7 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
     tdev = dist.torch_device
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rec = make_recipe(task, epochs=epochs, batch=batch, crop=crop)
+    rec = make_recipe(task, epochs=epochs, batch=batch, crop=crop, train_parts=["train"] if hold_out_val else None)
     if (out / "last.pt").is_file() and not init:
         check_run_folder(out, rec)  # before config.json is overwritten
     rec.update(seed=seed, split_seed=split_seed, data_dir=str(data_dir) if data_dir else None, limit=limit, device=dev, world=dist.world)
