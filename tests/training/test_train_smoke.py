@@ -141,3 +141,42 @@ def test_two_seeds_package_as_one_ensemble_model(tmp_path):
     assert state.keys() == first.keys()
     k = next(k for k in first if k.endswith("weight") and first[k].ndim == 4)
     assert state[k].dtype == torch.float16 and torch.allclose(state[k].float(), first[k], atol=1e-3)
+
+
+def test_threshold_chosen_by_a_held_out_run_carries_over_to_the_final_fit(tmp_path, monkeypatch):
+    """A final fit that learned from validation cannot choose its threshold there; a --hold-out-val run of the same
+    recipe can, and quantize --threshold-from hands that choice on (recorded in metrics, plugin.toml, model card).
+    A run of another recipe, or one that learned from validation, is refused."""
+    from viewer.training import tasks
+    from viewer.training.data import TrainingDataError, list_samples, read_sample
+    from viewer.training.quantize import THRESHOLDS, quantize, threshold_from_held_out_run
+    from viewer.training.train import train
+
+    root = require_data("brain_mri")
+    samples = [s for s in list_samples("brain_mri", root) if s.group < "TCGA_DU_5853"][::4]
+    ds = write_nnunet(tmp_path / "Dataset001_Brain", [(s.key[:-4], *read_sample(s), s.group) for s in samples[:16]])
+    monkeypatch.setitem(tasks.TASKS["brain_mri"], "train_parts", ["train", "val"])  # a final fit like polyp's
+    kw = dict(data_dir=ds, max_steps=2, batch=4, threads=2, progress=False)
+    train("brain_mri", tmp_path / "held", hold_out_val=True, **kw)
+    train("brain_mri", tmp_path / "final", **kw)
+    assert json.loads((tmp_path / "held" / "config.json").read_text())["train_parts"] == ["train"]
+    assert json.loads((tmp_path / "final" / "config.json").read_text())["train_parts"] == ["train", "val"]
+    q = dict(calibration=4, latency_runs=5, progress=lambda *_: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        held = quantize(tmp_path / "held", tmp_path / "p_held" / "brain_mri", **q)
+        assert held["split"]["val"] and set(held["threshold_val_dice"]) == {str(t) for t in THRESHOLDS}
+        with pytest.raises(TrainingDataError, match="did not learn from the validation split"):
+            quantize(tmp_path / "held", tmp_path / "bad", threshold_from=tmp_path / "p_held" / "brain_mri", **q)
+        m = quantize(tmp_path / "final", tmp_path / "p_final" / "brain_mri",
+                     threshold_from=tmp_path / "p_held" / "brain_mri", **q)
+    assert m["threshold"] == held["threshold"] and m["threshold_val_dice"] == held["threshold_val_dice"]
+    assert m["threshold_source"]["train_parts"] == ["train"]
+    pdir = tmp_path / "p_final" / "brain_mri"
+    assert tomllib.loads((pdir / "plugin.toml").read_text())["output"]["threshold"] == held["threshold"]
+    assert "did not learn from it" in (pdir / "MODEL_CARD.md").read_text()
+    rec = json.loads((tmp_path / "final" / "config.json").read_text())
+    with pytest.raises(TrainingDataError, match="learned from the validation split"):
+        threshold_from_held_out_run(pdir, rec)
+    with pytest.raises(TrainingDataError, match="epochs"):
+        threshold_from_held_out_run(tmp_path / "p_held" / "brain_mri", dict(rec, epochs=rec["epochs"] + 1))

@@ -103,9 +103,11 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
         lines += ["- Post-processing: only the largest connected component of the prediction is kept in each image "
                   "(`[postprocess] largest_component`); the test scores below include it."]
     if "val" in m.get("train_parts", ["train"]):
-        lines += ["- Final fit on the training **and** validation splits (more patients / sequences; no epoch or "
-                  "threshold is chosen on validation, so the validation scores above are on seen data and only "
-                  "show the fit). The test split was never trained on or used for a choice."]
+        lines += ["- Final fit on the training **and** validation splits (more patients / sequences; no epoch is "
+                  "chosen on validation, so the validation scores above are on seen data and only show the fit; "
+                  + ("the output threshold was chosen on validation by a separate run that did not learn from it"
+                     if m.get("threshold_source") else "the output threshold is fixed at 0.5")
+                  + "). The test split was never trained on or used for a choice."]
     lines += ["",
              "## Results on the held-out test split", ""]
     if rec["kind"] == "router":
@@ -120,7 +122,13 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
             lines += ["Misrouted test images (INT8):", ""] + [f"- `{f}`" for f in m["test_int8"]["failures"][:20]] + [""]
     else:
         key = "per_group" if rec["primary"] == "dice_per_group" else "per_image"
-        if m.get("threshold_val_dice"):
+        src = m.get("threshold_source")
+        if m.get("threshold_val_dice") and src:
+            vals = ", ".join(f"{t}: {v}" for t, v in m["threshold_val_dice"].items())
+            thr_why = (f"chosen on the validation split by a run of this recipe that did not learn from it (seed "
+                       f"{src.get('seed')}, `medroute train --hold-out-val`), validation Dice per threshold {vals}; "
+                       "this final fit then learned from validation too")
+        elif m.get("threshold_val_dice"):
             thr_why = f"chosen on the validation split among {', '.join(m['threshold_val_dice'])}"
         else:
             thr_why = "fixed: the validation split was part of the final training, so it cannot choose it"

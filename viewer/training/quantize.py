@@ -164,10 +164,45 @@ def choose_threshold(compiled, rec: dict, samples) -> tuple[float, dict]:
     return best, {str(t): v for t, v in scores.items()}
 
 
+def threshold_from_held_out_run(plugin_dir, rec: dict) -> dict:
+    """The output threshold that a ``--hold-out-val`` run of the same recipe chose on the validation split it never
+    learned from (its plugin folder, as ``medroute quantize`` wrote it), for a final fit that did learn from
+    validation and so cannot choose one itself.  Refused unless that run used the same task, network, input, split,
+    schedule and post-processing."""
+    import tomllib
+
+    d = Path(plugin_dir)
+    try:
+        toml = tomllib.loads((d / "plugin.toml").read_text())
+        m = json.loads((d / "metrics.json").read_text())
+    except (OSError, ValueError) as e:
+        raise TrainingDataError(f"{d}: not a plugin folder written by 'medroute quantize' ({e}).", d) from None
+    tr = toml.get("training") or {}
+    want = {"id": rec["task"], "architecture": rec["architecture"], "widths": rec["widths"],
+            "pretrained": rec.get("pretrained"), "split_seed": rec.get("split_seed", rec.get("seed", 0)),
+            "epochs": rec["epochs"], "batch": rec["batch"], "lr": rec["lr"], "input size": list(rec["input"]["size"]),
+            "post-processing": dict(rec.get("postprocess") or {})}
+    have = {"id": toml.get("plugin", {}).get("id"), **{k: tr.get(k) for k in
+            ("architecture", "widths", "pretrained", "split_seed", "epochs", "batch", "lr")},
+            "input size": list(toml.get("input", {}).get("size", [])), "post-processing": toml.get("postprocess", {})}
+    diff = [k for k in want if want[k] != have[k]]
+    if diff:
+        raise TrainingDataError(f"{d}: its model was not trained with this recipe ({', '.join(diff)} differ), so its "
+                                "validation threshold does not carry over.", d)
+    if "val" in m.get("train_parts", ["train", "val"]) or not m.get("threshold_val_dice"):
+        raise TrainingDataError(f"{d}: its model learned from the validation split (train it with --hold-out-val), "
+                                "so it chose no threshold there.", d)
+    return {"threshold": float(m["threshold"]), "threshold_val_dice": m["threshold_val_dice"],
+            "threshold_source": {"plugin": str(d), "version": toml["plugin"].get("version"), "seed": tr.get("seed"),
+                                 "train_parts": m["train_parts"], "test_dice_int8": m.get("primary_int8")}}
+
+
 def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_runs: int = 200,
-             progress=print, compare: bool = False) -> dict:
+             progress=print, compare: bool = False, threshold_from=None) -> dict:
     """``compare``: measure the version the registry uses now (or the --init plugin) on the same test cases,
-    record it in ``metrics.json["comparison"]`` and bump the version past it (what ``medroute quantize`` does)."""
+    record it in ``metrics.json["comparison"]`` and bump the version past it (what ``medroute quantize`` does).
+    ``threshold_from``: where the final fit learned from validation, take the output threshold chosen on it by a
+    held-out run of the same recipe (:func:`threshold_from_held_out_run`)."""
     import nncf
     import openvino as ov
 
@@ -241,7 +276,16 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     else:
         test = D.select(samples, rec["split"], "test")[: rec.get("limit") or None]
         val = D.select(samples, rec["split"], "val")[: rec.get("limit") or None]
-        if "val" in rec.get("train_parts", ["train"]):  # val was learned from: it cannot choose anything honestly
+        if threshold_from is not None:
+            if "val" not in rec.get("train_parts", ["train"]):
+                raise TrainingDataError("This model did not learn from the validation split: it chooses its own "
+                                        "threshold there (leave out --threshold-from).", train_dir)
+            held = threshold_from_held_out_run(threshold_from, rec)
+            rec["threshold"] = held["threshold"]
+            metrics.update(threshold_val_dice=held["threshold_val_dice"], threshold_source=held["threshold_source"])
+            progress(f"{task}: output threshold {rec['threshold']}, chosen on the validation split by the held-out "
+                     f"run {threshold_from} {held['threshold_val_dice']}")
+        elif "val" in rec.get("train_parts", ["train"]):  # val was learned from: it cannot choose anything honestly
             rec["threshold"], metrics["threshold_val_dice"] = 0.5, None
             progress(f"{task}: output threshold 0.5 (the validation split was part of the final training)")
         else:
