@@ -87,7 +87,7 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     def fake_train(task, out, **kw):
         out.mkdir(parents=True, exist_ok=True)
         (out / "best.pt").write_bytes(b"x")
-        calls.append(("train", task, out.name, kw["seed"], kw["split_seed"]))
+        calls.append(("train", task, out.name, kw["seed"], kw["split_seed"]) + (("hold_out_val",) if kw.get("hold_out_val") else ()))
 
     def fake_hippo(out, **kw):
         fake_train("hippocampus", out, split_seed=kw["seed"], **kw)
@@ -100,7 +100,8 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     def fake_quantize(tdirs, pdir, **kw):
         pdir.mkdir(parents=True, exist_ok=True)
         names = [t.name for t in tdirs] if isinstance(tdirs, list) else tdirs.name
-        calls.append(("quantize", str(pdir.relative_to(tmp_path)), names))
+        calls.append(("quantize", str(pdir.relative_to(tmp_path)), names)
+                     + ((str(kw["threshold_from"].relative_to(tmp_path)),) if kw.get("threshold_from") else ()))
         m = {"primary_fp32": 0.5, "primary_int8": 0.5, "latency_ms_median": {"int8": 1.0}}
         (pdir / "metrics.json").write_text(json.dumps(m))
         return m
@@ -137,3 +138,14 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     run_all(tmp_path / "runs2", tmp_path / "plugins2", data_root=tmp_path / "data", tasks=("polyp",))
     assert calls == [("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
                      ("quantize", "plugins2/polyp", ["polyp", "polyp_seed1"])]
+    # a recipe whose final fit learns from validation takes its threshold from a held-out run of the same recipe
+    calls.clear()
+    monkeypatch.setitem(TASKS["polyp"], "ensemble", 1)
+    monkeypatch.setitem(TASKS["polyp"], "threshold_from_held_out_run", True)
+    run_all(tmp_path / "runs3", tmp_path / "plugins3", data_root=tmp_path / "data", tasks=("polyp",))
+    assert calls == [("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_holdout", 0, 0, "hold_out_val"),
+                     ("quantize", "runs3/polyp_holdout/plugin", "polyp_holdout"),
+                     ("quantize", "plugins3/polyp", "polyp", "runs3/polyp_holdout/plugin")]
+    calls.clear()
+    run_all(tmp_path / "runs3", tmp_path / "plugins3", data_root=tmp_path / "data", tasks=("polyp",))
+    assert calls == []

@@ -7,7 +7,10 @@ Order: router (4 classes), brain_mri, polyp, nuclei, hippocampus, then the route
 ``RUNS/router/plugin``).  Resumable: each task trains into ``RUNS/<task>`` (``last.pt`` is resumed),
 and a task whose plugin is newer than its ``best.pt`` is not quantized again.  A recipe with ``"ensemble": n``
 also trains seeds ``seed+1 .. seed+n-1`` on the same split into ``RUNS/<task>_seed<k>`` and packages the n
-networks as one ensemble model.  A run folder from an older recipe (other architecture,
+networks as one ensemble model.  A recipe with ``"threshold_from_held_out_run": True`` (its final fit learns from
+the validation split) also trains ``RUNS/<task>_holdout`` with ``hold_out_val`` (validation unseen), packages it
+into ``RUNS/<task>_holdout/plugin/`` (where the output threshold is chosen on validation) and hands that threshold
+to the final plugin (``quantize --threshold-from``).  A run folder from an older recipe (other architecture,
 widths or input) is refused, not resumed.  A failing task is reported and the others still run.  Same as ``medroute train --task all``.
 """
 
@@ -52,6 +55,7 @@ def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int 
             device: str = "auto", tasks=ORDER, epochs: dict | None = None) -> dict:
     from . import hippocampus, router_add
     from .quantize import quantize
+    from .tasks import TASKS
     from .train import train
 
     results = {}
@@ -85,9 +89,21 @@ def run_all(runs: Path, plugins: Path, data_root: Path | None = None, seed: int 
                     train(task, tdir, data_dir=data_dir, device=device, seed=seed + k, split_seed=seed,
                           threads=threads, epochs=ep)
                 done.write_text(json.dumps({"finished": time.time()}))
-            if _stale(pdir, tdirs):
+            held, deps = None, list(tdirs)
+            if step in TASKS and TASKS[step].get("threshold_from_held_out_run"):
+                hdir = runs / f"{step}_holdout"
+                _check_recipe(step, hdir)
+                if not (hdir / "done.json").is_file():
+                    train(task, hdir, data_dir=data_dir, device=device, seed=seed, split_seed=seed, threads=threads,
+                          epochs=(epochs or {}).get(step), hold_out_val=True)
+                    (hdir / "done.json").write_text(json.dumps({"finished": time.time()}))
+                held, deps = hdir / "plugin", deps + [hdir]
+                if _stale(held, [hdir]):
+                    quantize(hdir, held, data_dir=data_dir)
+            if _stale(pdir, deps):
                 # compare: measured against the plugin it replaces, and numbered past it (as `medroute quantize`)
-                m = quantize(tdirs if len(tdirs) > 1 else tdirs[0], pdir, data_dir=data_dir, compare=True)
+                m = quantize(tdirs if len(tdirs) > 1 else tdirs[0], pdir, data_dir=data_dir, compare=True,
+                             **({"threshold_from": held} if held is not None else {}))
             else:
                 m = json.loads((pdir / "metrics.json").read_text())
             results[step] = {"primary_fp32": m.get("primary_fp32"), "primary_int8": m.get("primary_int8"),
