@@ -111,12 +111,15 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     monkeypatch.setattr(RA, "train", fake_router_add)
     monkeypatch.setattr(Q, "quantize", fake_quantize)
     assert TASKS["polyp"]["ensemble"] == 1  # polyp 1.2: one network (1.1.1 was a pair: see the end of this test)
+    assert TASKS["polyp"]["threshold_from_held_out_run"]  # 1.2.1: its threshold comes from a held-out run
     res = run_all(tmp_path / "runs", tmp_path / "plugins", data_root=tmp_path / "data")
     assert all("error" not in r for r in res.values()), res
     assert calls == [
         ("train", "router", "router", 0, 0), ("quantize", "runs/router/plugin", "router"),
         ("train", "brain_mri", "brain_mri", 0, 0), ("quantize", "plugins/brain_mri", "brain_mri"),
-        ("train", "polyp", "polyp", 0, 0), ("quantize", "plugins/polyp", "polyp"),
+        ("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_holdout", 0, 0, "hold_out_val"),
+        ("quantize", "runs/polyp_holdout/plugin", "polyp_holdout"),
+        ("quantize", "plugins/polyp", "polyp", "runs/polyp_holdout/plugin"),
         ("train", "nuclei", "nuclei", 0, 0), ("quantize", "plugins/nuclei", "nuclei"),
         ("train", "hippocampus", "hippocampus", 0, 0), ("quantize", "plugins/hippocampus", "hippocampus"),
         ("router_add", "router", "router_hippocampus", "hippocampus", "hippocampus_"),
@@ -135,6 +138,7 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     assert calls == []
     # a recipe with "ensemble": 2 trains seeds 0 and 1 on the seed-0 split and packages both as one model
     monkeypatch.setitem(TASKS["polyp"], "ensemble", 2)
+    monkeypatch.setitem(TASKS["polyp"], "threshold_from_held_out_run", False)
     run_all(tmp_path / "runs2", tmp_path / "plugins2", data_root=tmp_path / "data", tasks=("polyp",))
     assert calls == [("train", "polyp", "polyp", 0, 0), ("train", "polyp", "polyp_seed1", 1, 0),
                      ("quantize", "plugins2/polyp", ["polyp", "polyp_seed1"])]
