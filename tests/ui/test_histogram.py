@@ -48,3 +48,30 @@ def test_histogram_region_drives_views(window, shared_data):
     assert window.state.levels != (50.0, 200.0)
     window.wl_panel.apply_preset_named("Bone")
     assert window.state.window == (1800.0, 400.0)
+
+
+def test_garbage_is_collected_in_the_gui_thread_only(app, qtbot):
+    """Cyclic garbage (widgets included) must not be destroyed by a worker thread that happens to allocate: that
+    deadlocked a test between the GIL and a Qt mutex. make_app moves collection onto a GUI-thread timer."""
+    import gc
+    import threading
+
+    assert not gc.isenabled()
+    where = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            where.append(threading.current_thread() is threading.main_thread())
+
+    n = 2 * gc.get_threshold()[0]  # enough for a generation-0 collection
+    for _ in range(n):
+        Cycle()
+    worker = threading.Thread(target=lambda: [[[] for _ in range(10)] for _ in range(200_000)])
+    worker.start()
+    worker.join()
+    assert where == []  # the worker's many allocations collected nothing
+    qtbot.waitUntil(lambda: len(where) == n, timeout=5000)
+    assert all(where)

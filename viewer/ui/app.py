@@ -38,6 +38,14 @@ def make_app(headless: bool = False):
         app.setApplicationName("MedRoute Viewer")
         app.setOrganizationName("MedRoute")
     configure_pyqtgraph()
+    if getattr(app, "_medroute_gc", None) is None:
+        # Python's cyclic garbage collector runs in whichever thread happens to allocate: in the study loader's worker
+        # thread it destroyed unreferenced widgets there while the GUI thread destroyed another one (a deadlock
+        # between the GIL and a Qt mutex, seen in CI).  pyqtgraph's GarbageCollector turns automatic collection off
+        # and collects on a GUI-thread timer instead, so widgets are only ever destroyed in the GUI thread.
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        app._medroute_gc = GarbageCollector(interval=1.0)
     app.setStyleSheet(resources.stylesheet())
     app.setWindowIcon(resources.icon("app"))
     return app
