@@ -58,7 +58,8 @@ def output_is_valid(out: Path) -> bool:
 
 def stats_from_file(out: Path, source: str | Path | None = None) -> dict:
     """Per label value: voxel count and mL, read back from a written label file (for resumed studies).  No mL when
-    the label file or its ``source`` study is a PNG/TIFF (no pixel size in mm; the label file may be a NIfTI)."""
+    the label file says its pixel size is not in mm (see ``viewer.io.labels``: PNG/TIFF or DICOM without
+    PixelSpacing), or when its ``source`` study is a PNG/TIFF (label files written before that flag existed)."""
     from ..io import open_study
     from ..io.raster import RASTER_EXTS
 
