@@ -25,6 +25,9 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", background="k", foreground="#d8dadf", antialias=False)
 
 
+_GUI_GC = None
+
+
 def make_app(headless: bool = False):
     if headless and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -38,14 +41,15 @@ def make_app(headless: bool = False):
         app.setApplicationName("MedRoute Viewer")
         app.setOrganizationName("MedRoute")
     configure_pyqtgraph()
-    if getattr(app, "_medroute_gc", None) is None:
+    global _GUI_GC
+    if _GUI_GC is None:
         # Python's cyclic garbage collector runs in whichever thread happens to allocate: in the study loader's worker
         # thread it destroyed unreferenced widgets there while the GUI thread destroyed another one (a deadlock
         # between the GIL and a Qt mutex, seen in CI).  pyqtgraph's GarbageCollector turns automatic collection off
         # and collects on a GUI-thread timer instead, so widgets are only ever destroyed in the GUI thread.
         from pyqtgraph.util.garbage_collector import GarbageCollector
 
-        app._medroute_gc = GarbageCollector(interval=1.0)
+        _GUI_GC = GarbageCollector(interval=1.0)  # module-level: lives as long as the process, not a Qt wrapper
     app.setStyleSheet(resources.stylesheet())
     app.setWindowIcon(resources.icon("app"))
     return app
