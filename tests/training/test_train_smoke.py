@@ -180,3 +180,6 @@ def test_threshold_chosen_by_a_held_out_run_carries_over_to_the_final_fit(tmp_pa
         threshold_from_held_out_run(pdir, rec)
     with pytest.raises(TrainingDataError, match="epochs"):
         threshold_from_held_out_run(tmp_path / "p_held" / "brain_mri", dict(rec, epochs=rec["epochs"] + 1))
+    # a threshold chosen on one-pass outputs does not fit averaged test-time views (their probabilities differ)
+    with pytest.raises(TrainingDataError, match="test-time views"):
+        threshold_from_held_out_run(tmp_path / "p_held" / "brain_mri", dict(rec, tta=["identity", "flip_rows"]))

@@ -57,7 +57,8 @@ def _cmd_quantize(args) -> int:
     from .quantize import quantize
 
     m = quantize(args.train_dir if len(args.train_dir) > 1 else args.train_dir[0], args.out, data_dir=args.data, calibration=args.calibration,
-                 compare=not args.no_compare, threshold_from=args.threshold_from)
+                 compare=not args.no_compare, threshold_from=args.threshold_from,
+                 tta=None if args.tta is None else [v for v in args.tta.split(",") if v.strip() and v != "none"])
     print(f"INT8 plugin {m.get('version')} written to {args.out}: primary FP32 {m.get('primary_fp32')}, INT8 "
           f"{m.get('primary_int8')}, INT8 latency {m['latency_ms_median']['int8']} ms")
     c = m.get("comparison")
@@ -104,6 +105,10 @@ def add_parsers(subparsers) -> None:
     pq.add_argument("--threshold-from", metavar="PLUGIN_DIR",
                     help="for a final fit that learned from the validation split: take the output threshold that a "
                          "--hold-out-val run of the same recipe chose on it (that run's quantized plugin folder)")
+    pq.add_argument("--tta", metavar="VIEWS",
+                    help="test-time views built into the INT8 model, comma-separated: identity, flip_rows, flip_cols, "
+                         "rot180, each optionally @HxW (a lower resolution), e.g. identity,flip_rows@160x224; 'none' "
+                         "for one plain pass (default: the recipe's 'tta', none for every shipped model)")
     pq.add_argument("--no-compare", action="store_true",
                     help="do not measure the installed version on the same test cases (and do not bump past it)")
     pq.set_defaults(func=_cmd_quantize)

@@ -36,7 +36,10 @@ def write_plugin_toml(out_dir: Path, rec: dict, sha_bin: str, sha_xml: str, vers
         lines += _table("router", {"classes": rec["classes"], "threshold": metrics["threshold"],
                                    "reject_class": "other"})
     else:
-        lines += _table("output", {"activation": "sigmoid", "threshold": rec.get("threshold", 0.5)})
+        out = {"activation": "sigmoid", "threshold": rec.get("threshold", 0.5)}
+        if rec.get("tta"):  # information only: the views are inside model.xml, which outputs the averaged logits
+            out["tta"] = list(rec["tta"])
+        lines += _table("output", out)
         if rec.get("postprocess"):
             lines += _table("postprocess", dict(rec["postprocess"]))
         for lab in rec["labels"]:
@@ -99,6 +102,11 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
         lines += [f"- Ensemble of {len(rec['members'])} networks of this architecture, trained on the same split with "
                   f"seeds {', '.join(str(x['seed']) for x in rec['members'])}; the model outputs the mean of their "
                   "logits (one IR, one inference call). Fine-tuning (`--init`) starts from the first network alone."]
+    if rec.get("tta"):
+        lines += [f"- Test-time augmentation inside the model: the network runs on several views of the image "
+                  f"({', '.join(rec['tta'])}; '@HxW' = at that lower resolution) and outputs the logit of their mean "
+                  "probability (`[output] tta`, information only: the views are part of `model.xml`; their cost is "
+                  "included in the latency below). Chosen on the validation split; the test scores below include it."]
     if rec.get("postprocess", {}).get("largest_component"):
         lines += ["- Post-processing: only the largest connected component of the prediction is kept in each image "
                   "(`[postprocess] largest_component`); the test scores below include it."]

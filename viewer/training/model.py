@@ -227,6 +227,62 @@ class Ensemble(nn.Module):
         return torch.stack([m(x) for m in self.members]).mean(dim=0)
 
 
+# test-time views: flip name -> the image axes (of N, C, H, W) it mirrors; each is its own inverse
+TTA_FLIPS = {"identity": (), "flip_rows": (2,), "flip_cols": (3,), "rot180": (2, 3)}
+
+
+def parse_tta_view(view: str) -> tuple[tuple[int, ...], tuple[int, int] | None]:
+    """'flip_rows' or 'flip_rows@160x224' -> (mirrored axes, (h, w) the network sees, or None for the input size)."""
+    name, _, size = str(view).partition("@")
+    if name not in TTA_FLIPS:
+        raise ValueError(f"test-time view {view!r}: the flip must be one of {', '.join(TTA_FLIPS)}")
+    if not size:
+        return TTA_FLIPS[name], None
+    try:
+        h, w = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"test-time view {view!r}: the size must read HxW, e.g. 160x224") from None
+    if h < 32 or w < 32 or h % 32 or w % 32:
+        raise ValueError(f"test-time view {view!r}: the size must be multiples of 32")
+    return TTA_FLIPS[name], (h, w)
+
+
+class FlipTTA(nn.Module):
+    """Test-time augmentation inside the exported graph: the network runs on the image and on mirror images of it
+    (``views``: 'identity', 'flip_rows', 'flip_cols', 'rot180', each optionally '@HxW' to run that view at a lower
+    resolution, which costs less), each output is mirrored (and resized) back, and the sigmoid probabilities are
+    averaged.  Views of one size run as one batch.  The output stays logits (the logit of the mean probability) at
+    the input size, so the plugin contract, the threshold and every caller are unchanged; the cost is one pass per
+    view (a '@HxW' view: its share of the pixels).  ``input_size`` (h, w): the fixed input size of an exported
+    graph, so that tracing sees plain numbers rather than tensor shapes."""
+
+    def __init__(self, model: nn.Module, views, input_size=None):
+        super().__init__()
+        views = list(views or [])
+        if not views:
+            raise ValueError("test-time views: at least one is needed (e.g. ['identity', 'flip_rows'])")
+        self.model, self.views = model, views
+        self._parsed = [parse_tta_view(v) for v in views]
+        self.input_size = tuple(int(v) for v in input_size) if input_size is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        size = self.input_size or tuple(int(v) for v in x.shape[-2:])
+        probs = []
+        for target in dict.fromkeys(s for _, s in self._parsed):  # one batch per distinct size, in order
+            axes = [a for a, s in self._parsed if s == target]
+            xs = [torch.flip(x, a) if a else x for a in axes]
+            xb = torch.cat(xs, dim=0) if len(xs) > 1 else xs[0]
+            if target is not None and target != size:
+                xb = F.interpolate(xb, size=target, mode="bilinear", align_corners=False)
+            p = torch.sigmoid(self.model(xb))
+            if target is not None and target != size:
+                p = F.interpolate(p, size=size, mode="bilinear", align_corners=False)
+            probs += [torch.flip(p[i * n:(i + 1) * n], a) if a else p[i * n:(i + 1) * n] for i, a in enumerate(axes)]
+        p = torch.stack(probs).mean(dim=0).clamp(1e-6, 1 - 1e-6)
+        return torch.log(p) - torch.log1p(-p)
+
+
 def build_model(kind: str, in_channels: int, out_channels: int, widths) -> nn.Module:
     if kind in ("unet", "segmentation"):
         return UNet(in_channels, out_channels, widths)

@@ -37,6 +37,7 @@ def _load(train_dir: Path):
     rec["train_dir"] = str(train_dir)
     # inference-time clean-up is the recipe's current choice (it does not change the training)
     rec.setdefault("postprocess", TASKS.get(rec.get("task"), {}).get("postprocess", {}))
+    rec.setdefault("tta", TASKS.get(rec.get("task"), {}).get("tta"))  # test-time views, baked into the IR
     out_ch = len(rec["classes"]) if rec["kind"] == "router" else 1
     model = build_model(rec["architecture"], rec["input"]["channels"], out_ch, rec["widths"])
     ck = torch.load(ck_path, map_location="cpu", weights_only=False)
@@ -181,10 +182,11 @@ def threshold_from_held_out_run(plugin_dir, rec: dict) -> dict:
     want = {"id": rec["task"], "architecture": rec["architecture"], "widths": rec["widths"],
             "pretrained": rec.get("pretrained"), "split_seed": rec.get("split_seed", rec.get("seed", 0)),
             "epochs": rec["epochs"], "batch": rec["batch"], "lr": rec["lr"], "input size": list(rec["input"]["size"]),
-            "post-processing": dict(rec.get("postprocess") or {})}
+            "post-processing": dict(rec.get("postprocess") or {}), "test-time views": list(rec.get("tta") or [])}
     have = {"id": toml.get("plugin", {}).get("id"), **{k: tr.get(k) for k in
             ("architecture", "widths", "pretrained", "split_seed", "epochs", "batch", "lr")},
-            "input size": list(toml.get("input", {}).get("size", [])), "post-processing": toml.get("postprocess", {})}
+            "input size": list(toml.get("input", {}).get("size", [])), "post-processing": toml.get("postprocess", {}),
+            "test-time views": list(toml.get("output", {}).get("tta") or [])}
     diff = [k for k in want if want[k] != have[k]]
     if diff:
         raise TrainingDataError(f"{d}: its model was not trained with this recipe ({', '.join(diff)} differ), so its "
@@ -198,11 +200,13 @@ def threshold_from_held_out_run(plugin_dir, rec: dict) -> dict:
 
 
 def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_runs: int = 200,
-             progress=print, compare: bool = False, threshold_from=None) -> dict:
+             progress=print, compare: bool = False, threshold_from=None, tta=None) -> dict:
     """``compare``: measure the version the registry uses now (or the --init plugin) on the same test cases,
     record it in ``metrics.json["comparison"]`` and bump the version past it (what ``medroute quantize`` does).
     ``threshold_from``: where the final fit learned from validation, take the output threshold chosen on it by a
-    held-out run of the same recipe (:func:`threshold_from_held_out_run`)."""
+    held-out run of the same recipe (:func:`threshold_from_held_out_run`).
+    ``tta``: test-time views built into the IR (:class:`viewer.training.model.FlipTTA`), overriding the recipe's
+    ``tta``; [] for one plain pass."""
     import nncf
     import openvino as ov
 
@@ -218,10 +222,19 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
 
         return quantize_volumes(train_dir, out_dir, data_dir, calibration, latency_runs, progress)
     rec, model = _load_members(train_dir)
+    if tta is not None:
+        rec["tta"] = list(tta) or None
     train_dir = Path(rec["train_dir"])
     task = rec["task"]
     data_dir = data_dir or rec.get("data_dir")
-    ovm, fp32_path = export_fp32(model, rec, train_dir)
+    if rec.get("tta") and rec["kind"] == "segmentation":
+        from .model import FlipTTA
+
+        ovm, fp32_path = export_fp32(FlipTTA(model, rec["tta"], rec["input"]["size"]).eval(), rec, train_dir)
+        progress(f"{task}: test-time views {', '.join(rec['tta'])} in the graph (probabilities averaged)")
+    else:
+        rec["tta"] = None
+        ovm, fp32_path = export_fp32(model, rec, train_dir)
     progress(f"{task}: FP32 IR written to {fp32_path}")
     h, w = rec["input"]["size"]
     shape = (1, rec["input"]["channels"], h, w)
@@ -245,10 +258,12 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     base = baseline_plugin(rec, out_dir) if compare and rec["kind"] != "router" else None
     c_base = compile_in_memory(base.model_xml) if base is not None else None  # out_dir may be overwritten next
     versions = [v for v in (base.version if base else None, (rec.get("init") or {}).get("version")) if v]
-    # a new network design (architecture or input size) replacing the installed one is a minor version step
+    # a new network design (architecture, input size or test-time views) replacing the installed one is a minor
+    # version step
     new_design = base is not None and (
         (base.raw.get("training") or {}).get("architecture", rec["architecture"]) != rec["architecture"]
-        or list(base.input.size) != list(rec["input"]["size"]))
+        or list(base.input.size) != list(rec["input"]["size"])
+        or list(base.raw.get("output", {}).get("tta") or []) != list(rec.get("tta") or []))
     version = next_version(max(versions, key=_vkey), new_design) if versions else VERSION
     out_dir.mkdir(parents=True, exist_ok=True)
     # fine-tuning (--init <plugin>) starts from one network: an ensemble's first member
@@ -265,7 +280,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
         "packaged_epoch": rec["best_epoch"], "packaged_val_score": rec["packaged_val_score"],
         "epochs": rec["epochs"], "final_val_score": rec["final_val_score"],
         "best_val_score": rec["best_val_score"], "best_val_epoch": rec["best_val_epoch"], "best_epoch": rec["best_epoch"],
-        "calibration_images": len(calib), "input_size": [h, w], "members": rec.get("members"),
+        "calibration_images": len(calib), "input_size": [h, w], "members": rec.get("members"), "tta": rec.get("tta"),
         "fp32_ir": str(fp32_path),
         "machine": {"cpu": platform.processor() or platform.machine(), "openvino": ov.get_version()},
     }

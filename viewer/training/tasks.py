@@ -52,6 +52,13 @@ TASKS = {
         # of this recipe on the train split alone (`--hold-out-val`) chooses it on them (1.2.1: 0.3, validation
         # Dice 0.672 vs 0.670 at 0.5; largest-component post-processing confirmed there, 0.672 vs 0.658 without)
         "threshold_from_held_out_run": True,
+        # No test-time views ("tta", see model.FlipTTA and `medroute quantize --tta`).  Tried on 1.2.1 (session 7):
+        # chosen on the 4 validation sequences (83 frames) with the held-out run, INT8 Dice per image at the best
+        # threshold: one pass 0.672; among sets of at most 1.6 passes (the 15 ms budget) the frame + its up-down
+        # mirror at 160x224 was best, 0.706 (both views at 192x256 0.701, + up-down at 128x160 0.673; over budget:
+        # + up-down at full size 0.733, all 4 flips 0.730).  Packaged for the final fit (threshold 0.3 from the
+        # held-out run) it scored 0.7965 FP32 / 0.7937 INT8 on the test frames against 1.2.1's 0.7937 / 0.8013, at
+        # 14.7 ms instead of 6.8: not shipped (`medroute quantize` compares with the installed version).
         "primary": "dice_per_image", "target": 0.80,
     },
     "nuclei": {
