@@ -183,3 +183,26 @@ def test_threshold_chosen_by_a_held_out_run_carries_over_to_the_final_fit(tmp_pa
     # a threshold chosen on one-pass outputs does not fit averaged test-time views (their probabilities differ)
     with pytest.raises(TrainingDataError, match="test-time views"):
         threshold_from_held_out_run(tmp_path / "p_held" / "brain_mri", dict(rec, tta=["identity", "flip_rows"]))
+
+
+def test_resume_goes_on_from_last_pt_and_refuses_another_network(tmp_path):
+    """Both training loops (2-D tasks and hippocampus) resume through train.resume."""
+    import torch
+
+    from viewer.training.data import TrainingDataError
+    from viewer.training.model import UNet
+    from viewer.training.train import _save, resume
+
+    torch.manual_seed(0)
+    trained = UNet(3, 1, [4, 8])
+    opt = torch.optim.AdamW(trained.parameters())
+    _save(tmp_path / "last.pt", {"model": trained.state_dict(), "opt": opt.state_dict(), "epoch": 4, "step": 40,
+                                 "best": 0.5})
+    same = UNet(3, 1, [4, 8])
+    assert resume(tmp_path / "last.pt", same, torch.optim.AdamW(same.parameters()), "polyp") == (5, 40, 0.5)
+    assert torch.equal(same.head.weight, trained.head.weight)
+    fresh = UNet(3, 1, [4, 8])
+    assert resume(tmp_path / "missing.pt", fresh, torch.optim.AdamW(fresh.parameters()), "polyp") == (0, 0, -1.0)
+    three = UNet(3, 3, [4, 8])  # e.g. the 3-class hippocampus network
+    with pytest.raises(TrainingDataError, match="does not fit the current hippocampus network"):
+        resume(tmp_path / "last.pt", three, torch.optim.AdamW(three.parameters()), "hippocampus")

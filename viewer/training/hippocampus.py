@@ -150,7 +150,7 @@ def train(out_dir, data_dir=None, device: str = "auto", epochs: int | None = Non
     from .device import autocast, resolve_device
     from .model import build_model, count_parameters
     from .tasks import recipe as make_recipe
-    from .train import _lr_at, _save
+    from .train import _lr_at, _save, resume
 
     if threads:
         torch.set_num_threads(threads)
@@ -183,13 +183,9 @@ def train(out_dir, data_dir=None, device: str = "auto", epochs: int | None = Non
     total = steps_per_epoch * rec["epochs"] if not max_steps else min(max_steps, steps_per_epoch * rec["epochs"])
     warmup = min(100, max(1, total // 20))
     aug = AugmentConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in rec["augment"].items()})
-    start_epoch, step, best = 0, 0, -1.0
     last = out / "last.pt"
-    if last.is_file() and not init:
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        start_epoch, step, best = ck["epoch"] + 1, ck["step"], ck["best"]
+    start_epoch, step, best = resume(last, model, opt, TASK) if not init else (0, 0, -1.0)
+    if start_epoch:
         rng = np.random.default_rng(seed + 7919 * start_epoch)
         gen.manual_seed(seed + 7919 * start_epoch)
     print(f"{TASK}: {count_parameters(model)} parameters, {n_train} training slices, {steps_per_epoch} steps/epoch, "

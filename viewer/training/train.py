@@ -115,6 +115,23 @@ def evaluate_router(model, X, y, device, batch: int = 256) -> float:
     return float(np.mean(recalls))  # balanced accuracy
 
 
+def resume(last: Path, model, opt, task: str) -> tuple[int, int, float]:
+    """(first epoch, step, best validation score) to go on from: from ``last.pt`` when there is one (model and
+    optimizer state loaded in place), else (0, 0, -1.0).  A checkpoint of another network is a clear error."""
+    import torch
+
+    if not last.is_file():
+        return 0, 0, -1.0
+    ck = torch.load(last, map_location="cpu", weights_only=False)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        raise D.TrainingDataError(f"{last} does not fit the current {task} network; move {last.parent} aside or "
+                                  f"delete it to train from the start ({str(e)[:200]}).", last) from e
+    opt.load_state_dict(ck["opt"])
+    return ck["epoch"] + 1, ck["step"], ck["best"]
+
+
 def _save(path: Path, obj) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
@@ -208,17 +225,9 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
     warmup = min(100, max(1, total // 20))
     aug = AugmentConfig(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in rec["augment"].items()})
 
-    start_epoch, step, best = 0, 0, -1.0
     last = out / "last.pt"
-    if last.is_file() and not init:
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        try:
-            model.load_state_dict(ck["model"])
-        except RuntimeError as e:
-            raise D.TrainingDataError(f"{last} does not fit the current {task} network; move {out} aside or "
-                                      f"delete it to train from the start ({str(e)[:200]}).", last) from e
-        opt.load_state_dict(ck["opt"])
-        start_epoch, step, best = ck["epoch"] + 1, ck["step"], ck["best"]
+    start_epoch, step, best = resume(last, model, opt, task) if not init else (0, 0, -1.0)
+    if start_epoch:
         rng = np.random.default_rng(seed + 1000 * dist.rank + 7919 * start_epoch)
         gen.manual_seed(seed + 1000 * dist.rank + 7919 * start_epoch)
         if dist.main:
