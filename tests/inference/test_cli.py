@@ -55,3 +55,29 @@ def test_models_json_and_check(fake_plugins, tmp_path, capsys):  # noqa: F811
     bad.write_bytes(bad.read_bytes()[:-4])
     assert main(["models", "--check", str(fake_plugins / "brain_mri")]) == 2
     assert "does not match the sha256" in capsys.readouterr().err
+
+
+def test_segment_a_4d_nifti_uses_one_volume_and_says_which(fake_plugins, tmp_path, capsys):  # noqa: F811
+    """nibabel's functional.nii (an fMRI run, 20 volumes): the models get the first volume (what the viewer shows)
+    with a note, or the volume asked for; before, its 20 volumes went to the model as 20 colour channels (crash)."""
+    from pathlib import Path
+
+    import nibabel
+
+    from viewer.io import load_labels, open_study
+
+    src = Path(nibabel.__file__).parent / "tests" / "data" / "functional.nii"
+    out = tmp_path / "lab.nii.gz"
+    assert main(["segment", str(src), "--out", str(out), "--task", "brain_mri", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert len(info["notes"]) == 1 and "first of its 20 volumes" in info["notes"][0] and "--volume" in info["notes"][0]
+    study = open_study(src)
+    lab = load_labels(out, study)
+    assert lab.shape == study.shape and study.voxels.shape[3] == 20
+    # the label of volume 0 is the label of the first volume opened on its own
+    assert main(["segment", str(src), "--out", str(tmp_path / "v0.nii.gz"), "--task", "brain_mri", "--volume", "0",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []
+    assert np.array_equal(load_labels(tmp_path / "v0.nii.gz", study), lab)
+    assert main(["segment", str(src), "--out", str(tmp_path / "v.nii.gz"), "--volume", "20"]) == 2
+    assert "has 20 (numbered 0 to 19)" in capsys.readouterr().err

@@ -120,3 +120,28 @@ def test_run_reports_provenance_and_stats(registry, engine):
     assert st["bright"]["voxels"] == int(res.labels.sum())
     assert st["bright"]["ml"] == pytest.approx(res.labels.sum() * 0.5 / 1000, rel=1e-3)
     assert set(res.timings) >= {"route", "preprocess", "infer", "postprocess", "total"}
+
+
+def test_study_input_gives_the_models_grey_colour_or_one_volume(tmp_path):
+    """Colour stays colour; the volumes of a 4D image are not colours, even when there are 3 of them in uint8."""
+    import nibabel as nib
+
+    from viewer.inference.pipeline import study_input
+    from viewer.io import open_study
+
+    rng = np.random.default_rng(0)
+    vols = rng.integers(0, 255, (8, 9, 5, 3), dtype=np.uint8)  # x, y, z, 3 time points
+    nib.save(nib.Nifti1Image(vols, np.eye(4)), tmp_path / "three_volumes.nii.gz")
+    study = open_study(tmp_path / "three_volumes.nii.gz")
+    assert study.metadata["volumes_as_channels"] == 3 and not study.is_rgb
+    v, notes = study_input(study)
+    assert v.shape == study.shape and np.array_equal(v, study.voxels[..., 0])
+    assert len(notes) == 1 and "4D image" in notes[0] and "first of its 3 volumes" in notes[0]
+    one = open_study(tmp_path / "three_volumes.nii.gz", volume=2)
+    assert "volumes_as_channels" not in one.metadata and study_input(one)[1] == []
+    from PIL import Image
+
+    Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(tmp_path / "colour.png")
+    colour = open_study(tmp_path / "colour.png")
+    v, notes = study_input(colour)
+    assert colour.is_rgb and v.shape == (1, 20, 30, 3) and notes == []

@@ -184,3 +184,30 @@ def test_no_suitable_model_is_reported(window, qtbot, fake_plugins):  # noqa: F8
     assert "No suitable model" in f.args[0]
     assert window.errors and "Cannot segment" in window.errors[-1]
     assert not window.segmenter.running and window.segmenter.action.isEnabled()
+
+
+def test_a_4d_image_segments_the_volume_on_screen_and_says_so(window, qtbot, seg_plugins):
+    """nibabel's functional.nii (20 fMRI volumes, shown as its first volume): the model gets that volume, not 20
+    'colour channels' (which failed), and the status bar says which volume was segmented."""
+    from pathlib import Path
+
+    import nibabel
+
+    from viewer.inference.pipeline import run
+
+    window.open_path(Path(nibabel.__file__).parent / "tests" / "data" / "functional.nii", blocking=True)
+    seg = window.segmenter
+    _settle(window, qtbot)
+    assert window.study.voxels.ndim == 4 and window.study.voxels.shape[3] == 20
+    done, failed = [], []
+    seg.sigDone.connect(done.append)
+    seg.sigFailed.connect(failed.append)
+    assert seg.segment(task="brain_mri")
+    assert "first of its 20 volumes" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: bool(done or failed), timeout=60000)
+    assert not failed, failed
+    res = done[0]
+    assert res.labels.shape == window.study.shape and res.complete
+    ref = run(window.study.voxels[..., 0], task="brain_mri", registry=seg.registry, engine=seg.engine)
+    assert np.array_equal(res.labels, ref.labels)
+    assert "first of its 20 volumes" in seg.decision_label.toolTip()

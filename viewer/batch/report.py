@@ -1,7 +1,7 @@
 """The batch report: one row per study, written atomically as CSV (and JSON when asked).
 
 Columns: path, output, task, confidence, ``voxels:<label>`` and ``ml:<label>`` for every label seen, seconds,
-status (ok / skipped / failed), error.  ``ml`` is empty for PNG/TIFF studies: they carry no pixel size in mm.
+status (ok / skipped / failed), error, notes (e.g. which volume of a 4D image was segmented).  ``ml`` is empty for PNG/TIFF studies: they carry no pixel size in mm.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from ..io import atomic_path
 
 BASE = ("path", "output", "task", "confidence")
-TAIL = ("seconds", "status", "error")
+TAIL = ("seconds", "status", "error", "notes")
 
 
 def _label_names(rows: list[dict]) -> list[str]:
@@ -38,7 +38,7 @@ def to_csv(rows: list[dict]) -> str:
         w.writerow([r.get("path", ""), r.get("output", ""), r.get("task", ""), "" if conf is None else conf,
                     *(labels.get(n, {}).get("voxels", "") for n in names),
                     *(labels.get(n, {}).get("ml", "") for n in names),
-                    r.get("seconds", ""), r.get("status", ""), r.get("error", "")])
+                    r.get("seconds", ""), r.get("status", ""), r.get("error", ""), r.get("notes", "")])
     return buf.getvalue()
 
 

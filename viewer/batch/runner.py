@@ -38,7 +38,7 @@ def _context(device: str, plugin_dirs: tuple[str, ...] = ()):
 
 def empty_row(path: str, output: str) -> dict:
     return {"path": path, "output": output, "task": "", "confidence": None, "labels": {}, "seconds": 0.0,
-            "infer_seconds": 0.0, "status": "", "error": ""}
+            "infer_seconds": 0.0, "status": "", "error": "", "notes": ""}
 
 
 def output_is_valid(out: Path) -> bool:
@@ -89,12 +89,14 @@ def process_study(path: str, output: str, task: str = "auto", device: str = "CPU
                             row["labels"] = previous["labels"]
                     row["seconds"] = round(time.perf_counter() - t0, 4)
                     return row
-        from ..inference.pipeline import run
+        from ..inference.pipeline import run, study_input
         from ..io import open_study, save_labels
 
         registry, engine = _context(device, tuple(plugin_dirs))
         study = open_study(path)
-        res = run(study.voxels, task=task, registry=registry, engine=engine, name=Path(path).name)
+        voxels, notes = study_input(study)
+        res = run(voxels, task=task, registry=registry, engine=engine, name=Path(path).name)
+        row["notes"] = " ".join(notes)
         if out.name.endswith(".png") and not study.is_2d:
             out = out.with_name(out.name[: -len(".png")] + ".nii.gz")
             row["output"] = str(out)

@@ -12,24 +12,26 @@ from ..errors import MedRouteError, PluginError
 def _cmd_segment(args) -> int:
     from ..io import open_study, save_labels
     from .engine import get_engine
-    from .pipeline import run
+    from .pipeline import run, study_input
     from .registry import default_registry
 
     out = Path(args.out)
     if not out.name.lower().endswith((".nii.gz", ".nii", ".png", ".nrrd", ".mha")):
         raise MedRouteError(f"{out.name}: the output must end in .nii.gz, .nii, .png, .nrrd or .mha.")
-    study = open_study(args.path)
+    study = open_study(args.path, volume=args.volume)
+    voxels, notes = study_input(study)
     engine = get_engine(args.device)
-    if engine.message and not args.json:
-        sys.stderr.write(engine.message + "\n")
-    res = run(study.voxels, task=args.task, registry=default_registry(), engine=engine, name=study.name)
+    if not args.json:
+        for msg in ([engine.message] if engine.message else []) + notes:
+            sys.stderr.write(msg + "\n")
+    res = run(voxels, task=args.task, registry=default_registry(), engine=engine, name=study.name)
     save_labels(res.labels, study, out)
     info = {
         "path": str(args.path), "out": str(out), "task": res.plugin.id, "plugin_version": res.plugin.version,
         "routing": res.routing.to_dict() if res.routing else None, "device": res.device,
         "device_message": engine.message, "shape": list(study.shape),
         "labels": res.label_stats(study.geometry.spacing, study.size_in_mm_known),
-        "timings_s": res.timings,
+        "timings_s": res.timings, "notes": notes,
     }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -125,6 +127,8 @@ def add_parsers(sub) -> None:
     p.add_argument("path", help="study: image, NIfTI, DICOM file or series folder")
     p.add_argument("--out", required=True, help="label file to write (.nii.gz, .png for 2-D, .nrrd, .mha)")
     p.add_argument("--task", default="auto", help="auto (router decides) or a task id, see `medroute models`")
+    p.add_argument("--volume", type=int, help="4D NIfTI: the volume (time point) to segment, from 0 (default: the "
+                                              "first, with a note)")
     p.add_argument("--device", default="CPU", help="CPU, GPU or AUTO (falls back to CPU when absent)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_segment)

@@ -200,6 +200,26 @@ def segment_study(voxels: np.ndarray, plugin: Plugin, engine: Engine, *, first: 
     return labels, {k: round(v, 4) for k, v in t.items()}, done[0]
 
 
+def study_input(study) -> tuple[np.ndarray, list[str]]:
+    """The voxels the models see for a :class:`viewer.model.study.Study`, and notes for the user.
+
+    Grey (z, y, x) and colour (z, y, x, 3|4) studies go as they are, grey + alpha as grey.  The volumes of a 4D
+    image (time points, diffusion directions, echoes: ``metadata["volumes_as_channels"]``) and other multi-channel
+    images are not colours: the models get the first volume / channel, the one the viewer shows, and a note says so.
+    """
+    v = study.voxels
+    if v.ndim != 4:
+        return v, []
+    c = int(v.shape[3])
+    n_vol = study.metadata.get("volumes_as_channels")
+    if not n_vol and (c in (3, 4) or c == 2):  # colour, or grey + alpha (preprocess drops the alpha)
+        return v, []
+    what = (f"the first of its {c} volumes (the one the viewer shows; choose another with --volume N)" if n_vol
+            else f"the first of its {c} channels (the one the viewer shows)")
+    return v[..., 0], [f"{study.name} is a {'4D image' if n_vol else 'multi-channel image'}: the task models take one "
+                       f"grey or colour image per slice, so {what} was segmented."]
+
+
 def run(voxels: np.ndarray, task: str | None = "auto", device: str | None = "CPU",
         registry: Registry | None = None, engine: Engine | None = None, name: str = "this study",
         progress=None, cancel=None) -> SegmentationResult:

@@ -122,7 +122,8 @@ def read_nifti(path: Path, volume: int | None = None) -> Study:
                 raise UnsupportedFormatError(f"{path.name}: complex-valued NIfTI data cannot be displayed.", path)
         n_vol = shape[3] if len(shape) == 4 else 1
         if volume is not None and not (0 <= volume < n_vol):
-            raise UnsupportedFormatError(f"{path.name}: volume {volume} was asked for but the file has {n_vol}.", path)
+            raise UnsupportedFormatError(f"{path.name}: volume {volume} was asked for but the file has {n_vol} "
+                                         f"(numbered 0 to {n_vol - 1}).", path)
         spatial = shape[:3] if len(shape) >= 3 else (*shape, 1)
         alloc = (*spatial, 1 if volume is not None else n_vol)
         check_size(alloc, out_dtype, path)
@@ -174,6 +175,8 @@ def read_nifti(path: Path, volume: int | None = None) -> Study:
     extra = {}
     if description == LABEL_DESCRIP_NO_MM and units[0] == "unknown":  # our label file of a study without mm
         extra["pixel_size_mm_known"] = False
+    if n_vol > 1 and volume is None:  # the 4th axis holds volumes (time points, gradients, echoes), not colours
+        extra["volumes_as_channels"] = n_vol
     return Study(
         voxels=vox,
         geometry=geom,

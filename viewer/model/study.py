@@ -80,7 +80,9 @@ class Study:
 
     @property
     def is_rgb(self) -> bool:
-        return self.voxels.ndim == 4 and self.voxels.shape[3] in (3, 4) and self.voxels.dtype == np.uint8
+        """Colour pixels (8-bit RGB / RGBA), not the volumes of a 4D image that happen to number 3 or 4."""
+        return (self.voxels.ndim == 4 and self.voxels.shape[3] in (3, 4) and self.voxels.dtype == np.uint8
+                and not self.metadata.get("volumes_as_channels"))
 
     @property
     def nbytes(self) -> int:

@@ -46,6 +46,7 @@ class SegmentController(QtCore.QObject):
         self.preview: LabelMap | None = None
         self.t_action = 0.0
         self.first_latency: float | None = None
+        self.notes: list[str] = []  # what the user should know about the segmented input (a 4D image's volume)
         self._registry = self._engine = None
         self._retired: list[SegmentWorker] = []  # ended workers whose thread may still be returning
         self._shown = 0  # slices done when the preview was last refreshed
@@ -161,7 +162,11 @@ class SegmentController(QtCore.QObject):
         out = np.zeros(study.shape, np.uint8)
         self.preview = None
         self._shown = 0
-        w = SegmentWorker(study.voxels, out, z, task or self.task, self.registry, self.engine)
+        from ..inference.pipeline import study_input
+
+        voxels, self.notes = study_input(study)  # a 4D image: its first volume, as the views show it
+        w = SegmentWorker(voxels, out, z, task or self.task, self.registry, self.engine)
+        w.study = study  # what it segments (its voxels may be a view of one volume of the study's)
         queued = QtCore.Qt.ConnectionType.QueuedConnection  # emitted in the worker thread, run in this one
         w.routed.connect(self._on_routed, queued)
         w.sliceReady.connect(self._on_first_slice, queued)
@@ -177,7 +182,7 @@ class SegmentController(QtCore.QObject):
         self.bar.setValue(0)
         self.bar.setVisible(True)
         self.cancel_btn.setVisible(True)
-        self.win.statusBar().showMessage("Segmenting ...")
+        self.win.statusBar().showMessage(" ".join(["Segmenting ...", *self.notes]))
         w.start()
         return True
 
@@ -188,7 +193,7 @@ class SegmentController(QtCore.QObject):
     def _stale(self) -> bool:
         """The running worker was cancelled, or segments a study that is no longer the one on show."""
         w = self.worker
-        return w.token.cancelled or self.win.study is None or w.voxels is not self.win.study.voxels
+        return w.token.cancelled or self.win.study is None or w.study is not self.win.study
 
     @QtCore.Slot(object)
     def _on_routed(self, payload) -> None:
@@ -198,6 +203,7 @@ class SegmentController(QtCore.QObject):
             return
         plugin, decision = payload
         self.decision_label.setText(f"{plugin.name}: {decision.describe()}")
+        self.decision_label.setToolTip(" ".join(self.notes))
         table = LabelTable([Label(lab.value, lab.name, lab.color) for lab in plugin.labels])
         # the views draw a GUI-thread-owned copy: the worker's array is written by OpenVINO threads meanwhile
         self.preview = LabelMap(np.zeros_like(self.worker.out), self.win.study.geometry, table,
@@ -260,7 +266,7 @@ class SegmentController(QtCore.QObject):
     def _on_finished(self, result) -> None:
         if self.worker is None:
             return
-        if self.win.study is None or self.worker.voxels is not self.win.study.voxels:  # another study meanwhile
+        if self.win.study is None or self.worker.study is not self.win.study:  # another study meanwhile
             self._end()
             self._restore_overlay()
             self.sigCancelled.emit(result.slices_done)

@@ -49,6 +49,7 @@ class SegmentWorker(QtCore.QObject):
 
         self.voxels, self.out, self.first, self.task = voxels, out, int(first), task
         self.registry, self.engine = registry, engine
+        self.study = None  # the Study these voxels come from (set by the controller; stale when another is shown)
         self.token = CancelToken()
         self.shown = threading.Event()  # set by the controller once the visible slice is on screen
         self.done, self.total = 0, int(voxels.shape[0])
