@@ -133,3 +133,23 @@ def test_dask_local_cluster(fake_plugins, mixed_folder, tmp_path):
 def test_missing_input_folder(tmp_path, capsys):
     assert main(["batch", str(tmp_path / "nope"), str(tmp_path / "out"), "--quiet"]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_4d_study_is_segmented_on_its_first_volume_with_a_note(fake_plugins, tmp_path):  # noqa: F811
+    """nibabel's functional.nii (20 fMRI volumes) in a batch: ok, a 3-D label file, and the report says which volume."""
+    import shutil
+    from pathlib import Path
+
+    import nibabel
+
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(Path(nibabel.__file__).parent / "tests" / "data" / "functional.nii", src / "fmri.nii")
+    rows, written = run_batch(src, tmp_path / "out", task="brain_mri", progress=False)
+    assert exit_status(rows) == 0 and rows[0]["status"] == "ok", rows
+    assert "first of its 20 volumes" in rows[0]["notes"]
+    with open(next(p for p in written if p.suffix == ".csv"), newline="") as f:
+        rec = next(csv.DictReader(f))
+    assert rec["notes"] == rows[0]["notes"]
+    lab = nibabel.load(tmp_path / "out" / "fmri.nii.gz")
+    assert lab.shape == nibabel.load(src / "fmri.nii").shape[:3]
