@@ -189,6 +189,25 @@ def test_drop_opens_study(window, shared_data, qtbot):
     assert window.study.shape == (35, 51, 35)
 
 
+def test_series_picker_for_a_zip_with_two_series(shared_data, tmp_path, monkeypatch):
+    """A .zip holding two series asks which one, as a folder does; the chosen one opens from the unpacked cache."""
+    import zipfile
+
+    from viewer.ui import main_window as mw
+
+    monkeypatch.setenv("MEDROUTE_CACHE_DIR", str(tmp_path / "cache"))
+    z = tmp_path / "two series.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        for name in ("sag_anon_t1_mprage", "pgbm003_t1post"):
+            for f in sorted((shared_data / "dicom_series" / name).iterdir()):
+                zf.write(f, f"export/{name}/{f.name}")
+    kind, found = mw.load_for_viewer(str(z), None)
+    assert kind == "choose" and len(found) == 2
+    small = min(found, key=lambda s: s["slices"])["uid"]
+    study = mw.load_for_viewer(str(z), small)
+    assert study.shape == (22, 320, 280) and study.name == "two series"
+
+
 def test_series_picker_for_folder_with_two_series(window, shared_data, tmp_path, monkeypatch):
     from viewer.ui import main_window as mw
     from viewer.ui.series_dialog import SeriesDialog

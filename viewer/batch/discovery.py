@@ -21,7 +21,8 @@ from ..io._dicom_scan import is_dicom_file
 from ..errors import EmptyInputError, NotFoundError
 
 SIDECAR_EXTS = (".csv", ".tsv", ".json", ".md", ".sha256", ".md5", ".log", ".toml", ".yaml", ".yml", ".tmp")
-STUDY_EXTS = (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nrrd", ".mha", ".mhd", ".dcm")
+STUDY_EXTS = (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nrrd", ".mha", ".mhd", ".dcm.gz",
+              ".dcm", ".zip", ".gz")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Study loading and label saving.  One entry point: :func:`open_study`.  No Qt.
 
 Formats: NIfTI-1/2, DICOM (file, multi-frame, folder, DICOMDIR), PNG/JPEG/BMP/TIFF (file or folder stack),
-NRRD and MetaImage.  Every failure raises a :class:`viewer.errors.StudyLoadError` subclass with a readable sentence.
+NRRD and MetaImage; any of these inside a .zip or a gzip file (:mod:`viewer.io.archive`).  Every failure raises a :class:`viewer.errors.StudyLoadError` subclass with a readable sentence.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ def _sniff(path: Path) -> str | None:
     if head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8\xff") or head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") or head.startswith(b"BM"):
         return "raster"
     if head.startswith(b"\x1f\x8b"):
-        return "nifti" if ".nii" in path.name.lower() else None
+        return "nifti" if ".nii" in path.name.lower() else "archive"
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "archive"
     if len(head) >= 348 and head[344:348] in (b"n+1\x00", b"ni1\x00"):
         return "nifti"
     if len(head) >= 8 and head[4:8] in (b"n+2\x00",):
@@ -40,7 +42,7 @@ def _sniff(path: Path) -> str | None:
 
 
 def detect_format(path: Path) -> str:
-    """'dicom', 'nifti', 'raster', 'itk', 'folder' for a path, or raise UnsupportedFormatError."""
+    """'dicom', 'nifti', 'raster', 'itk', 'folder', 'archive' for a path, or raise UnsupportedFormatError."""
     from ._dicom_scan import _looks_like_raw_dicom
     from .itk import ITK_EXTS
     from .raster import RASTER_EXTS
@@ -62,7 +64,8 @@ def detect_format(path: Path) -> str:
     if path.suffix.lower() in (".dcm", ".dicom", ".ima") or _looks_like_raw_dicom(path):
         return "dicom"
     raise UnsupportedFormatError(
-        f"{path.name}: this is not an image MedRoute can open (supported: DICOM, NIfTI, PNG, JPEG, TIFF, NRRD, MHA).",
+        f"{path.name}: this is not an image MedRoute can open (supported: DICOM, NIfTI, PNG, JPEG, TIFF, NRRD, MHA, "
+        "and these inside .zip or .gz).",
         path,
     )
 
@@ -107,6 +110,10 @@ def open_study(path, series: str | int | None = None, volume: int | None = None)
     """
     p = _check_path(path)
     kind = detect_format(p)
+    if kind == "archive":
+        study = open_study(_archive_content(p), series, volume)
+        study.metadata["archive"] = str(p)
+        return study
     with reading(p, "study"):
         if kind == "folder":
             return _open_folder(p, series)
@@ -127,10 +134,23 @@ def open_study(path, series: str | int | None = None, volume: int | None = None)
         return read_raster(p)
 
 
+def _archive_content(p: Path) -> Path:
+    """The unpacked file or folder of an archive (cached; see :mod:`viewer.io.archive`)."""
+    from .archive import unpacked_root
+
+    with reading(p, "archive"):
+        inner = unpacked_root(p)
+    if inner.is_file() and detect_format(inner) == "archive":
+        raise UnsupportedFormatError(f"{p.name}: it holds another archive ({inner.name}); unpack the outer one first.", p)
+    return inner
+
+
 def scan(path) -> dict:
     """What is at a path, without decoding pixels where the format allows (DICOM): format and series list."""
     p = _check_path(path)
     kind = detect_format(p)
+    if kind == "archive":
+        return {**scan(_archive_content(p)), "archive": str(p)}
     if kind == "dicom" or (kind == "folder" and _is_dicom_folder(p)):
         from .dicom import series_list
 

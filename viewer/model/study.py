@@ -91,13 +91,16 @@ class Study:
     @property
     def name(self) -> str:
         """A short name for file names and titles (the source file or folder name, without extensions)."""
-        if not self.source:
+        if self.metadata.get("archive"):  # opened from a .zip / .gz: named after it, not after its cache folder
+            p = Path(self.metadata["archive"])
+        elif not self.source:
             return "study"
-        p = Path(self.source[0])
-        if len(self.source) > 1:
-            p = p.parent
+        else:
+            p = Path(self.source[0])
+            if len(self.source) > 1:
+                p = p.parent
         n = p.name
-        for ext in (".nii.gz", ".nii", ".dcm", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".nrrd", ".mha", ".mhd"):
+        for ext in (".zip", ".nii.gz", ".dcm.gz", ".gz", ".nii", ".dcm", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".nrrd", ".mha", ".mhd"):
             if n.lower().endswith(ext):
                 return n[: -len(ext)]
         return n

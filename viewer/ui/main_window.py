@@ -20,12 +20,12 @@ from .view_grid import ViewGrid
 
 
 def load_for_viewer(path: str, series):
-    """Worker body: ``("choose", series_list)`` when a folder holds several series and none was named,
+    """Worker body: ``("choose", series_list)`` when a folder (or .zip) holds several series and none was named,
     else the opened Study."""
     from ..io import open_study, scan
 
     p = Path(path)
-    if series is None and (p.is_dir() or p.name.upper() == "DICOMDIR"):
+    if series is None and (p.is_dir() or p.name.upper() == "DICOMDIR" or p.suffix.lower() == ".zip"):
         try:
             found = scan(p).get("series", [])
         except MedRouteError:

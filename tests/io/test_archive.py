@@ -1,0 +1,114 @@
+"""Studies inside .zip and gzip archives (viewer.io.archive): unpacked once into the cache, safely."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import require_data
+from viewer.errors import CorruptFileError, EmptyInputError, TooLargeError, UnsupportedFormatError
+from viewer.io import open_study, scan
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    c = tmp_path / "cache"
+    monkeypatch.setenv("MEDROUTE_CACHE_DIR", str(c))
+    return c
+
+
+def _zip(folder: Path, dst: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zf:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                zf.write(f, prefix + f.relative_to(folder).as_posix())
+        zf.writestr("__MACOSX/._junk", b"resource fork")  # what a Mac adds; ignored
+    return dst
+
+
+def test_a_zipped_dicom_series_opens_like_its_folder(cache, tmp_path):
+    series = require_data("dicom_series", "pgbm003_t1post")
+    z = _zip(series, tmp_path / "pgbm003 export.zip", prefix="DICOM/ST0001/")  # nested, as PACS exports are
+    ref = open_study(series)
+    st = open_study(z)
+    assert np.array_equal(st.voxels, ref.voxels) and st.geometry == ref.geometry
+    assert st.name == "pgbm003 export" and st.metadata["archive"] == str(z) and st.format == ref.format
+    assert scan(z)["series"] and scan(z)["archive"] == str(z)
+    # unpacked once: a second open reuses the cache folder (same source paths, so autosave and sessions match)
+    assert [p.name for p in cache.iterdir()] == [Path(st.source[0]).relative_to(cache).parts[0]]
+    again = open_study(z)
+    assert again.source == st.source and len(list(cache.iterdir())) == 1
+
+
+def test_a_gzipped_dicom_file_opens(cache):
+    from pydicom.data import get_testdata_file
+
+    st = open_study(get_testdata_file("zipMR.gz"))  # pydicom's gzip-compressed MR file
+    ref = open_study(get_testdata_file("MR_small.dcm"))
+    assert st.format.startswith("DICOM") and st.name == "zipMR" and st.voxels.shape == ref.voxels.shape
+
+
+def test_damaged_and_hostile_archives_are_refused_and_leave_nothing(cache, tmp_path, monkeypatch):
+    from pydicom.data import get_testdata_file
+
+    mr = Path(get_testdata_file("MR_small.dcm"))
+    good = tmp_path / "one.zip"
+    with zipfile.ZipFile(good, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(mr, "a/MR_small.dcm")
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(CorruptFileError, match="damaged or incomplete"):
+        open_study(cut)
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../../escaped.dcm", mr.read_bytes())
+    with pytest.raises(CorruptFileError, match="outside its folder"):
+        open_study(evil)
+    assert not any(tmp_path.rglob("escaped.dcm"))
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as zf:
+        zf.writestr("__MACOSX/._x", b"")
+    with pytest.raises(EmptyInputError, match="holds no files"):
+        open_study(empty)
+    inner = tmp_path / "inner.zip"
+    shutil.copy(good, inner)
+    outer = tmp_path / "outer.zip"
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.write(inner, "inner.zip")
+    with pytest.raises(UnsupportedFormatError, match="another archive"):
+        open_study(outer)
+    bomb = tmp_path / "bomb.zip"  # 64 MB of zeros deflate to ~64 KB
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.dcm", bytes(64 << 20))
+    monkeypatch.setenv("MEDROUTE_MAX_STUDY_BYTES", "16M")
+    with pytest.raises(TooLargeError, match="unpacks to"):
+        open_study(bomb)
+    monkeypatch.delenv("MEDROUTE_MAX_STUDY_BYTES")
+    gz = tmp_path / "cut.dcm.gz"
+    gz.write_bytes(gzip.compress(mr.read_bytes())[:300])
+    with pytest.raises(CorruptFileError, match="gzip file is damaged"):
+        open_study(gz)
+    # nothing half-unpacked is left behind; only outer.zip (unpacked fine, refused after) stays cached
+    left = sorted(p.name for p in cache.iterdir())
+    assert all(not n.startswith(".") for n in left) and len(left) == 1 and left[0].startswith("outer.zip-")
+
+
+def test_a_batch_folder_with_a_zipped_series(cache, tmp_path, fake_plugins):  # noqa: F811
+    from viewer.batch.executor import exit_status, run_batch
+
+    series = require_data("dicom_series", "pgbm003_t1post")
+    src = tmp_path / "in"
+    src.mkdir()
+    _zip(series, src / "case7.zip")
+    rows, _ = run_batch(src, tmp_path / "out", task="brain_mri", progress=False)
+    assert exit_status(rows) == 0 and rows[0]["status"] == "ok", rows
+    lab = open_study(tmp_path / "out" / "case7.nii.gz")
+    assert lab.shape == open_study(series).shape
+
+
+from tests.batch.conftest import fake_plugins  # noqa: E402,F401 - fixture

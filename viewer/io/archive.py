@@ -1,0 +1,188 @@
+"""Studies inside archives: a ``.zip`` (a DICOM series exported from a PACS or downloaded from TCIA, a stack of
+PNGs, a NIfTI file) or one gzip-compressed file (``.dcm.gz``; ``.nii.gz`` is NIfTI's own and read directly).
+
+An archive is unpacked once into the user's cache, ``$MEDROUTE_CACHE_DIR`` or ``$XDG_CACHE_HOME/medroute/archives``
+(``~/.cache/medroute/archives``), in a folder named after the archive and its content hash: opening the same archive
+again reuses it, and the study keeps the same source paths (so its autosave and sessions find it again).  Unpacking
+goes to a temporary folder renamed into place when complete, so a crash never leaves a half-unpacked study.  Checks:
+damaged or truncated archives, password protection, member names that would escape the folder, more unpacked bytes
+than memory allows a study (zip bombs), not enough free disk.  Entries unused for 30 days are removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import time
+import uuid
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from ..errors import CorruptFileError, EmptyInputError, TooLargeError, UnsupportedFormatError
+from ._common import max_study_bytes, sha256_file
+
+ENV_CACHE_DIR = "MEDROUTE_CACHE_DIR"
+COMPLETE = ".medroute-complete"
+KEEP_DAYS = 30
+_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
+_CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    env = os.environ.get(ENV_CACHE_DIR)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "medroute" / "archives"
+
+
+def archive_kind(path: Path, head: bytes | None = None) -> str | None:
+    """'zip' or 'gzip' for an archive MedRoute unpacks, else None (a .nii.gz is NIfTI, not an archive)."""
+    if head is None:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+        except OSError:
+            return None
+    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if head[:2] == b"\x1f\x8b" and ".nii" not in path.name.lower():
+        return "gzip"
+    return None
+
+
+def unpacked_root(path) -> Path:
+    """Unpack ``path`` (cached) and return what to open: the single file or folder inside, or the folder itself."""
+    root = unpack(path)
+    while True:
+        entries = [e for e in root.iterdir() if e.name != COMPLETE]
+        if len(entries) == 1 and entries[0].is_dir():
+            root = entries[0]
+            continue
+        return entries[0] if len(entries) == 1 else root
+
+
+def unpack(path) -> Path:
+    """The cache folder holding the unpacked archive (unpacked now unless an earlier call did)."""
+    path = Path(path)
+    kind = archive_kind(path)
+    if kind is None:
+        raise UnsupportedFormatError(f"{path.name}: this is not a zip or gzip archive.", path)
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)[:60]
+    dest = cache_dir() / f"{stem}-{sha256_file(path)[:16]}"
+    if (dest / COMPLETE).is_file():
+        os.utime(dest)  # recently used: kept by the clean-up
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        (_unzip if kind == "zip" else _gunzip)(path, tmp)
+        with open(tmp / COMPLETE, "w") as f:
+            f.write(str(path))
+            f.flush()
+            os.fsync(f.fileno())
+        if dest.exists():  # left by a crash before its marker, or unpacked meanwhile by another process
+            if (dest / COMPLETE).is_file():
+                shutil.rmtree(tmp, ignore_errors=True)
+                return dest
+            shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _clean_old(dest.parent, keep=dest)
+    return dest
+
+
+def _limit(path: Path, total: int, out: Path) -> None:
+    cap = max_study_bytes()
+    if total > cap:
+        raise TooLargeError(f"{path.name}: the archive unpacks to {total / 2**30:.1f} GiB, more than a study may use "
+                            f"here ({cap / 2**30:.1f} GiB; MEDROUTE_MAX_STUDY_BYTES raises the limit).", path)
+    free = shutil.disk_usage(out).free
+    if total + (64 << 20) > free:
+        raise TooLargeError(f"{path.name}: unpacking needs {total / 2**20:.0f} MB but the cache disk ({out.parent}) "
+                            f"has {free / 2**20:.0f} MB free.", path)
+
+
+def _copy(src, dst: Path, budget: int, path: Path) -> int:
+    """Stream ``src`` into ``dst``; at most ``budget`` bytes (a member may not inflate past what it declared)."""
+    n = 0
+    with open(dst, "wb") as f:
+        while chunk := src.read(_CHUNK):
+            n += len(chunk)
+            if n > budget:
+                raise TooLargeError(f"{path.name}: the archive inflates to more than it declares (a damaged file or a "
+                                    "zip bomb); it was not opened.", path)
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+    return n
+
+
+def _unzip(path: Path, out: Path) -> None:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise CorruptFileError(f"{path.name}: the zip archive is damaged or incomplete; it was probably not copied or "
+                               f"downloaded completely ({e}).", path) from None
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir() and not any(j in m.filename for j in _JUNK)]
+        if not members:
+            raise EmptyInputError(f"{path.name}: the zip archive holds no files.", path)
+        if any(m.flag_bits & 0x1 for m in members):
+            raise UnsupportedFormatError(f"{path.name}: the zip archive is password-protected; unpack it with its "
+                                         "password first.", path)
+        total = sum(m.file_size for m in members)
+        _limit(path, total, out)
+        budget = max_study_bytes()
+        for m in members:
+            rel = PurePosixPath(m.filename.replace("\\", "/"))
+            if rel.is_absolute() or ".." in rel.parts or re.match(r"^[A-Za-z]:", m.filename):
+                raise CorruptFileError(f"{path.name}: the archive holds a file named '{m.filename}', which would be "
+                                       "written outside its folder; it was not opened.", path)
+            dst = out.joinpath(*rel.parts)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(m) as src:
+                    budget -= _copy(src, dst, min(budget, m.file_size), path)
+            except OSError as e:
+                if e.errno == errno.ENOSPC:
+                    raise TooLargeError(f"{path.name}: the cache disk ({out.parent}) is full.", path) from None
+                raise
+            except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+                raise CorruptFileError(f"{path.name}: '{m.filename}' in the zip archive is damaged ({e}); the archive "
+                                       "was probably not copied or downloaded completely.", path) from None
+            except NotImplementedError as e:
+                raise UnsupportedFormatError(f"{path.name}: '{m.filename}' uses a zip compression MedRoute cannot "
+                                             f"unpack ({e}); unpack the archive first.", path) from None
+
+
+def _gunzip(path: Path, out: Path) -> None:
+    import gzip
+
+    name = path.name[:-3] if path.name.lower().endswith(".gz") and len(path.name) > 3 else path.name + ".unpacked"
+    _limit(path, path.stat().st_size, out)  # the compressed size: the real one is only known by inflating
+    try:
+        with gzip.open(path, "rb") as src:
+            _copy(src, out / name, max_study_bytes(), path)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise CorruptFileError(f"{path.name}: the gzip file is damaged or incomplete; it was probably not copied or "
+                               f"downloaded completely ({e}).", path) from None
+
+
+def _clean_old(folder: Path, keep: Path) -> None:
+    """Remove cached archives not used for KEEP_DAYS days, and temporary folders of crashed runs older than a day."""
+    now = time.time()
+    for e in folder.iterdir():
+        try:
+            age = now - e.stat().st_mtime
+        except OSError:
+            continue
+        stale_tmp = e.name.startswith(".") and ".tmp-" in e.name and age > 86400
+        if e != keep and e.is_dir() and (stale_tmp or (not e.name.startswith(".") and age > KEEP_DAYS * 86400)):
+            shutil.rmtree(e, ignore_errors=True)
