@@ -14,7 +14,7 @@ import pytest
 # Qt tests run headless everywhere (CI has no display); set before any test module imports Qt.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Archives opened by tests unpack into a throw-away cache, not the user's ~/.cache/medroute.
-os.environ.setdefault("MEDROUTE_CACHE_DIR", __import__("tempfile").mkdtemp(prefix="medroute-test-cache-"))
+os.environ.setdefault("MEDROUTE_ARCHIVE_DIR", __import__("tempfile").mkdtemp(prefix="medroute-test-archives-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MEDROUTE_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -18,7 +18,7 @@ from viewer.io import open_study, scan
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     c = tmp_path / "cache"
-    monkeypatch.setenv("MEDROUTE_CACHE_DIR", str(c))
+    monkeypatch.setenv("MEDROUTE_ARCHIVE_DIR", str(c))
     return c
 
 
@@ -112,3 +112,108 @@ def test_a_batch_folder_with_a_zipped_series(cache, tmp_path, fake_plugins):  # 
 
 
 from tests.batch.conftest import fake_plugins  # noqa: E402,F401 - fixture
+
+
+def test_clean_up_touches_only_its_own_old_entries(cache, tmp_path):
+    import os
+    import time
+
+    from pydicom.data import get_testdata_file
+
+    from viewer.io.archive import COMPLETE
+
+    cache.mkdir(parents=True)
+    old = time.time() - 40 * 86400
+    mine = cache / ("old.zip-" + "0" * 16)
+    (mine / "a").mkdir(parents=True)
+    (mine / COMPLETE).write_text("x")
+    crashed = cache / (".old.zip-" + "1" * 16 + ".tmp-123-abcdef01")
+    crashed.mkdir()
+    foreign = cache / "my_project_notes"  # someone else's folder in the same place: never touched
+    foreign.mkdir()
+    no_marker = cache / ("half.zip-" + "2" * 16)
+    no_marker.mkdir()
+    for d in (mine, crashed, foreign, no_marker):
+        os.utime(d, (old, old))
+    open_study(get_testdata_file("zipMR.gz"))
+    left = {p.name for p in cache.iterdir()}
+    assert "my_project_notes" in left and no_marker.name in left
+    assert mine.name not in left and crashed.name not in left
+
+
+def test_names_that_would_leave_the_folder_on_any_system_are_refused(cache, tmp_path):
+    for bad in ("d/C:Users/x.dcm", "/etc/x.dcm", "a/../../x.dcm", "C:\\x.dcm"):
+        z = tmp_path / "bad.zip"
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.writestr(bad, b"DICM")
+        with pytest.raises(CorruptFileError, match="outside its folder"):
+            open_study(z)
+
+
+def test_a_gzip_that_inflates_past_its_trailer_is_stopped(cache, tmp_path, monkeypatch):
+    data = bytearray(gzip.compress(bytes(64 << 20)))
+    data[-4:] = (10).to_bytes(4, "little")  # the trailer claims 10 bytes
+    bomb = tmp_path / "small.dcm.gz"
+    bomb.write_bytes(bytes(data))
+    monkeypatch.setenv("MEDROUTE_MAX_STUDY_BYTES", "16M")
+    with pytest.raises(TooLargeError, match="more than it declares"):
+        open_study(bomb)
+    assert not any(cache.rglob("small.dcm"))
+
+
+def test_another_process_finishing_first_is_not_an_error(cache, tmp_path, monkeypatch):
+    from pydicom.data import get_testdata_file
+
+    import viewer.io.archive as A
+
+    src = Path(get_testdata_file("zipMR.gz"))
+    real = A._gunzip
+
+    def slow_twin(path, out):  # while this one unpacks, another process completes the same archive
+        real(path, out)
+        other = out.parent / out.name.split(".tmp-")[0].lstrip(".")
+        shutil.copytree(out, other)
+        (other / A.COMPLETE).write_text("other")
+
+    monkeypatch.setattr(A, "_gunzip", slow_twin)
+    st = open_study(src)
+    assert st.voxels.shape == (1, 64, 64)
+    assert [p.name for p in cache.iterdir()] == [Path(st.source[0]).relative_to(cache).parts[0]]  # no temp left
+
+
+def test_sidecars_are_not_studies_and_errors_name_the_archive(cache, tmp_path):
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.arange(60, dtype=np.int16).reshape(3, 4, 5), np.eye(4))
+    nib.save(img, tmp_path / "sub-01_T1w.nii.gz")
+    z = tmp_path / "bids.zip"
+    with zipfile.ZipFile(z, "w") as zf:  # dcm2niix / BIDS: a NIfTI and its JSON sidecar
+        zf.write(tmp_path / "sub-01_T1w.nii.gz", "sub-01/anat/sub-01_T1w.nii.gz")
+        zf.writestr("sub-01/anat/sub-01_T1w.json", "{}")
+    st = open_study(z)
+    assert st.shape == (5, 4, 3) and st.name == "bids"
+    two = tmp_path / "two niftis.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.write(tmp_path / "sub-01_T1w.nii.gz", "a.nii.gz")
+        zf.write(tmp_path / "sub-01_T1w.nii.gz", "b.nii.gz")
+    with pytest.raises(UnsupportedFormatError) as e:
+        open_study(two)
+    assert "two niftis.zip" in str(e.value) and str(cache) not in str(e.value)
+
+
+def test_a_session_finds_its_zipped_study_after_the_cache_was_cleaned(cache, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    from viewer.editing.session import Session, study_reference
+
+    z = tmp_path / "mr.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(get_testdata_file("MR_small.dcm"), "MR_small.dcm")
+    st = open_study(z)
+    assert study_reference(st)["path"] == str(z)
+    s = Session(st)
+    s.labelmap.data[0, 10:20, 10:20] = 1
+    s.save(tmp_path / "work.mrsession")
+    shutil.rmtree(cache)  # cleaned up (30 days unused, or by the user)
+    back = Session.load(tmp_path / "work.mrsession")
+    assert back.study.name == "mr" and int(back.labelmap.data.sum()) == 100

@@ -153,3 +153,11 @@ def test_train_all_reproduces_every_shipped_plugin_in_order(tmp_path, monkeypatc
     calls.clear()
     run_all(tmp_path / "runs3", tmp_path / "plugins3", data_root=tmp_path / "data", tasks=("polyp",))
     assert calls == []
+
+
+def test_quantize_with_a_misspelt_test_time_view_is_a_clear_error(tmp_path, capsys):
+    from viewer.cli import main
+
+    assert main(["quantize", str(tmp_path), "--out", str(tmp_path / "p"), "--tta", "identity, flip_row"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --tta: test-time view 'flip_row'") and "flip_rows" in err

@@ -195,7 +195,7 @@ def test_series_picker_for_a_zip_with_two_series(shared_data, tmp_path, monkeypa
 
     from viewer.ui import main_window as mw
 
-    monkeypatch.setenv("MEDROUTE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MEDROUTE_ARCHIVE_DIR", str(tmp_path / "cache"))
     z = tmp_path / "two series.zip"
     with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
         for name in ("sag_anon_t1_mprage", "pgbm003_t1post"):

@@ -40,8 +40,12 @@ def study_image(study) -> np.ndarray:
 
 
 def study_reference(study) -> dict:
+    """How a session file finds its study again: the path the user opened (for a study inside a .zip / .gz, the
+    archive, not its unpacked copy in the cache, which may have been cleaned up), series, shape and geometry."""
     src = [str(s) for s in (study.source or [])]
     path = src[0] if len(src) == 1 else (str(Path(src[0]).parent) if src else "")
+    if study.metadata.get("archive"):
+        path = str(study.metadata["archive"])
     return {"path": path, "series_uid": study.series_uid, "shape": list(study.shape),
             "geometry": study.geometry.to_dict(), "name": study.name}
 

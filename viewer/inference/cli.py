@@ -20,6 +20,8 @@ def _cmd_segment(args) -> int:
         raise MedRouteError(f"{out.name}: the output must end in .nii.gz, .nii, .png, .nrrd or .mha.")
     study = open_study(args.path, volume=args.volume)
     voxels, notes = study_input(study)
+    if study.metadata.get("volumes_as_channels"):
+        notes = [n + " Choose another volume with --volume N." for n in notes]
     engine = get_engine(args.device)
     if not args.json:
         for msg in ([engine.message] if engine.message else []) + notes:

@@ -214,8 +214,7 @@ def study_input(study) -> tuple[np.ndarray, list[str]]:
     n_vol = study.metadata.get("volumes_as_channels")
     if not n_vol and (c in (3, 4) or c == 2):  # colour, or grey + alpha (preprocess drops the alpha)
         return v, []
-    what = (f"the first of its {c} volumes (the one the viewer shows; choose another with --volume N)" if n_vol
-            else f"the first of its {c} channels (the one the viewer shows)")
+    what = f"the first of its {c} {'volumes' if n_vol else 'channels'} (the one the viewer shows)"
     return v[..., 0], [f"{study.name} is a {'4D image' if n_vol else 'multi-channel image'}: the task models take one "
                        f"grey or colour image per slice, so {what} was segmented."]
 

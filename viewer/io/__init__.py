@@ -6,9 +6,10 @@ NRRD and MetaImage; any of these inside a .zip or a gzip file (:mod:`viewer.io.a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from ..errors import EmptyInputError, NotFoundError, UnsupportedFormatError
+from ..errors import EmptyInputError, NotFoundError, StudyLoadError, UnsupportedFormatError
 from ..model.study import Study
 from ._common import atomic_path, check_readable, max_study_bytes, reading
 from .labels import load_labels, save_labels
@@ -111,7 +112,13 @@ def open_study(path, series: str | int | None = None, volume: int | None = None)
     p = _check_path(path)
     kind = detect_format(p)
     if kind == "archive":
-        study = open_study(_archive_content(p), series, volume)
+        try:
+            study = open_study(_archive_content(p), series, volume)
+        except StudyLoadError as e:  # name the archive the user opened, not its unpacked copy in the cache
+            from .archive import cache_dir
+
+            msg = re.sub(re.escape(str(cache_dir())) + r"[/\\][^/\\\s]+-[0-9a-f]{16}", lambda _m: p.name, str(e))
+            raise type(e)(msg if msg != str(e) else f"{p.name}: {e}", p) from e
         study.metadata["archive"] = str(p)
         return study
     with reading(p, "study"):

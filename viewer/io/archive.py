@@ -1,12 +1,13 @@
 """Studies inside archives: a ``.zip`` (a DICOM series exported from a PACS or downloaded from TCIA, a stack of
 PNGs, a NIfTI file) or one gzip-compressed file (``.dcm.gz``; ``.nii.gz`` is NIfTI's own and read directly).
 
-An archive is unpacked once into the user's cache, ``$MEDROUTE_CACHE_DIR`` or ``$XDG_CACHE_HOME/medroute/archives``
+An archive is unpacked once into the user's cache, ``$MEDROUTE_ARCHIVE_DIR`` or ``$XDG_CACHE_HOME/medroute/archives``
 (``~/.cache/medroute/archives``), in a folder named after the archive and its content hash: opening the same archive
 again reuses it, and the study keeps the same source paths (so its autosave and sessions find it again).  Unpacking
 goes to a temporary folder renamed into place when complete, so a crash never leaves a half-unpacked study.  Checks:
 damaged or truncated archives, password protection, member names that would escape the folder, more unpacked bytes
-than memory allows a study (zip bombs), not enough free disk.  Entries unused for 30 days are removed.
+than memory allows a study (zip bombs), not enough free disk.  Entries unused for 30 days are removed (only
+folders this module made: ``<name>-<16 hex>`` holding its completion marker, and its temporary folders).
 """
 
 from __future__ import annotations
@@ -24,15 +25,19 @@ from pathlib import Path, PurePosixPath
 from ..errors import CorruptFileError, EmptyInputError, TooLargeError, UnsupportedFormatError
 from ._common import max_study_bytes, sha256_file
 
-ENV_CACHE_DIR = "MEDROUTE_CACHE_DIR"
+ENV_ARCHIVE_DIR = "MEDROUTE_ARCHIVE_DIR"
 COMPLETE = ".medroute-complete"
+_ENTRY = re.compile(r"^[A-Za-z0-9._-]+-[0-9a-f]{16}$")
+_TMP = re.compile(r"^\.[A-Za-z0-9._-]+-[0-9a-f]{16}\.tmp-\d+-[0-9a-f]{8}$")
+# files that travel with images but are not studies: a study inside an archive is chosen without them
+SIDECARS = (".json", ".txt", ".csv", ".tsv", ".md", ".bval", ".bvec", ".xml", ".html", ".pdf", ".log", ".ini")
 KEEP_DAYS = 30
-_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")
+_JUNK_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
 _CHUNK = 1 << 20
 
 
 def cache_dir() -> Path:
-    env = os.environ.get(ENV_CACHE_DIR)
+    env = os.environ.get(ENV_ARCHIVE_DIR)
     if env:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -59,10 +64,11 @@ def unpacked_root(path) -> Path:
     root = unpack(path)
     while True:
         entries = [e for e in root.iterdir() if e.name != COMPLETE]
-        if len(entries) == 1 and entries[0].is_dir():
-            root = entries[0]
+        studies = [e for e in entries if e.is_dir() or not e.name.lower().endswith(SIDECARS)]
+        if len(studies) == 1 and studies[0].is_dir():
+            root = studies[0]
             continue
-        return entries[0] if len(entries) == 1 else root
+        return studies[0] if len(studies) == 1 else root
 
 
 def unpack(path) -> Path:
@@ -85,12 +91,15 @@ def unpack(path) -> Path:
             f.write(str(path))
             f.flush()
             os.fsync(f.fileno())
-        if dest.exists():  # left by a crash before its marker, or unpacked meanwhile by another process
-            if (dest / COMPLETE).is_file():
-                shutil.rmtree(tmp, ignore_errors=True)
-                return dest
+        if dest.exists() and not (dest / COMPLETE).is_file():  # left by a crash before its marker
             shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if not (dest / COMPLETE).is_file():  # not another process finishing the same archive first
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            return dest
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -131,7 +140,7 @@ def _unzip(path: Path, out: Path) -> None:
         raise CorruptFileError(f"{path.name}: the zip archive is damaged or incomplete; it was probably not copied or "
                                f"downloaded completely ({e}).", path) from None
     with zf:
-        members = [m for m in zf.infolist() if not m.is_dir() and not any(j in m.filename for j in _JUNK)]
+        members = [m for m in zf.infolist() if not m.is_dir() and not _junk(m.filename)]
         if not members:
             raise EmptyInputError(f"{path.name}: the zip archive holds no files.", path)
         if any(m.flag_bits & 0x1 for m in members):
@@ -140,12 +149,14 @@ def _unzip(path: Path, out: Path) -> None:
         total = sum(m.file_size for m in members)
         _limit(path, total, out)
         budget = max_study_bytes()
+        top = os.path.realpath(out)
         for m in members:
             rel = PurePosixPath(m.filename.replace("\\", "/"))
-            if rel.is_absolute() or ".." in rel.parts or re.match(r"^[A-Za-z]:", m.filename):
+            dst = out.joinpath(*rel.parts)
+            if rel.is_absolute() or any(p in ("..", "") or ":" in p for p in rel.parts) \
+                    or not os.path.realpath(dst).startswith(top + os.sep):
                 raise CorruptFileError(f"{path.name}: the archive holds a file named '{m.filename}', which would be "
                                        "written outside its folder; it was not opened.", path)
-            dst = out.joinpath(*rel.parts)
             dst.parent.mkdir(parents=True, exist_ok=True)
             try:
                 with zf.open(m) as src:
@@ -166,23 +177,41 @@ def _gunzip(path: Path, out: Path) -> None:
     import gzip
 
     name = path.name[:-3] if path.name.lower().endswith(".gz") and len(path.name) > 3 else path.name + ".unpacked"
-    _limit(path, path.stat().st_size, out)  # the compressed size: the real one is only known by inflating
+    with open(path, "rb") as f:  # gzip's trailer: the unpacked size modulo 4 GiB (checked again while inflating)
+        f.seek(-4, os.SEEK_END)
+        declared = int.from_bytes(f.read(4), "little")
+    _limit(path, max(declared, path.stat().st_size), out)
     try:
         with gzip.open(path, "rb") as src:
             _copy(src, out / name, max_study_bytes(), path)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise TooLargeError(f"{path.name}: the cache disk ({out.parent}) is full.", path) from None
+        if not isinstance(e, gzip.BadGzipFile):
+            raise
+        raise CorruptFileError(f"{path.name}: the gzip file is damaged or incomplete; it was probably not copied or "
+                               f"downloaded completely ({e}).", path) from None
+    except (EOFError, zlib.error) as e:
         raise CorruptFileError(f"{path.name}: the gzip file is damaged or incomplete; it was probably not copied or "
                                f"downloaded completely ({e}).", path) from None
 
 
+def _junk(name: str) -> bool:
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    return bool(parts) and (parts[0] == "__MACOSX" or parts[-1] in _JUNK_NAMES or parts[-1].startswith("._"))
+
+
 def _clean_old(folder: Path, keep: Path) -> None:
-    """Remove cached archives not used for KEEP_DAYS days, and temporary folders of crashed runs older than a day."""
+    """Remove cached archives not used for KEEP_DAYS days, and temporary folders of crashed runs older than a day;
+    nothing else (only names this module makes, and entries only with their completion marker)."""
     now = time.time()
     for e in folder.iterdir():
         try:
             age = now - e.stat().st_mtime
         except OSError:
             continue
-        stale_tmp = e.name.startswith(".") and ".tmp-" in e.name and age > 86400
-        if e != keep and e.is_dir() and (stale_tmp or (not e.name.startswith(".") and age > KEEP_DAYS * 86400)):
+        if e == keep or not e.is_dir() or e.is_symlink():
+            continue
+        if (_TMP.match(e.name) and age > 86400) or \
+                (_ENTRY.match(e.name) and (e / COMPLETE).is_file() and age > KEEP_DAYS * 86400):
             shutil.rmtree(e, ignore_errors=True)

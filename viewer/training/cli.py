@@ -52,13 +52,31 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _tta_views(text: str | None) -> list[str] | None:
+    """``--tta``: None (the recipe's), [] for 'none', else the checked views."""
+    if text is None:
+        return None
+    views = [v.strip() for v in text.split(",") if v.strip()]
+    if views == ["none"]:
+        return []
+    from .data import TrainingDataError
+    from .model import parse_tta_view
+
+    for v in views:
+        try:
+            parse_tta_view(v)
+        except ValueError as e:
+            raise TrainingDataError(f"--tta: {e}.") from None
+    return views
+
+
 def _cmd_quantize(args) -> int:
     _need_torch()
     from .quantize import quantize
 
     m = quantize(args.train_dir if len(args.train_dir) > 1 else args.train_dir[0], args.out, data_dir=args.data, calibration=args.calibration,
                  compare=not args.no_compare, threshold_from=args.threshold_from,
-                 tta=None if args.tta is None else [v for v in args.tta.split(",") if v.strip() and v != "none"])
+                 tta=_tta_views(args.tta))
     print(f"INT8 plugin {m.get('version')} written to {args.out}: primary FP32 {m.get('primary_fp32')}, INT8 "
           f"{m.get('primary_int8')}, INT8 latency {m['latency_ms_median']['int8']} ms")
     c = m.get("comparison")

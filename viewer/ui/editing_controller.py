@@ -195,11 +195,11 @@ class EditingController(QtCore.QObject):
 
     def open_session(self, path) -> bool:
         try:
-            from ..editing.session import read_session_meta
+            from ..editing.session import read_session_meta, study_reference
 
             ref = read_session_meta(path)["study"]
             if self.win.study is None or list(self.win.study.shape) != list(ref["shape"]) or \
-                    str(self.win.study.source[:1]) != str([ref["path"]][:1]):
+                    study_reference(self.win.study)["path"] != ref["path"]:
                 self.win.open_path(ref["path"], series=ref.get("series_uid") or None, blocking=True)
             s = Session.load(path, study=self.win.study)
         except MedRouteError as e:

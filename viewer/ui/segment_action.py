@@ -121,6 +121,8 @@ class SegmentController(QtCore.QObject):
     # --- warm-up --------------------------------------------------------------------------------------------
     def _on_study_loaded(self, study) -> None:
         self.cancel()  # a result for the previous study is never applied to this one
+        self.decision_label.setText("")  # the previous study's routing and notes do not describe this one
+        self.decision_label.setToolTip("")
         reg, eng = self.registry, self.engine
         idle = self._no_first_pending
 
@@ -309,6 +311,7 @@ class SegmentController(QtCore.QObject):
         self._end()
         self._restore_overlay()
         self.decision_label.setText("")
+        self.decision_label.setToolTip("")
         self.win.statusBar().clearMessage()
         self.sigFailed.emit(message)
         if not getattr(self.win, "_quiet_errors", False):
