@@ -34,6 +34,7 @@ SIDECARS = (".json", ".txt", ".csv", ".tsv", ".md", ".bval", ".bvec", ".xml", ".
 KEEP_DAYS = 30
 _JUNK_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
 _CHUNK = 1 << 20
+_DIGESTS: dict[tuple, str] = {}
 
 
 def cache_dir() -> Path:
@@ -78,7 +79,11 @@ def unpack(path) -> Path:
     if kind is None:
         raise UnsupportedFormatError(f"{path.name}: this is not a zip or gzip archive.", path)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)[:60]
-    dest = cache_dir() / f"{stem}-{sha256_file(path)[:16]}"
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(cache_dir()))
+    digest = _DIGESTS.get(key) or sha256_file(path)[:16]  # hashed once per process (scan, then open, reopen)
+    _DIGESTS[key] = digest
+    dest = cache_dir() / f"{stem}-{digest}"
     if (dest / COMPLETE).is_file():
         os.utime(dest)  # recently used: kept by the clean-up
         return dest
