@@ -206,3 +206,40 @@ def test_resume_goes_on_from_last_pt_and_refuses_another_network(tmp_path):
     three = UNet(3, 3, [4, 8])  # e.g. the 3-class hippocampus network
     with pytest.raises(TrainingDataError, match="does not fit the current hippocampus network"):
         resume(tmp_path / "last.pt", three, torch.optim.AdamW(three.parameters()), "hippocampus")
+
+
+def test_swa_fine_tune_averages_the_epochs_and_needs_a_start(tmp_path, monkeypatch):
+    """--swa: best.pt holds the mean of the weights at the end of each epoch (BatchNorm statistics recomputed for
+    it), at a constant learning rate after the warm-up; without --init it is refused."""
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    from viewer.training.data import TrainingDataError, list_samples, read_sample
+    from viewer.training.train import train
+
+    root = require_data("brain_mri")
+    samples = [s for s in list_samples("brain_mri", root) if s.group < "TCGA_DU_5853"][::4]
+    ds = write_nnunet(tmp_path / "Dataset001_Brain", [(s.key[:-4], *read_sample(s), s.group) for s in samples[:16]])
+    kw = dict(data_dir=ds, batch=4, threads=2, progress=False)
+    train("brain_mri", tmp_path / "start", max_steps=2, **kw)
+    with pytest.raises(TrainingDataError, match="--init"):
+        train("brain_mri", tmp_path / "bad", swa=True, epochs=2, **kw)
+    seen = []
+    real = AveragedModel.update_parameters
+
+    def record(self, model):
+        seen.append({k: v.detach().clone() for k, v in model.named_parameters()})
+        return real(self, model)
+
+    monkeypatch.setattr(AveragedModel, "update_parameters", record)
+    rec = train("brain_mri", tmp_path / "swa", init=tmp_path / "start", swa=True, epochs=3, lr=1e-3,
+                limit=4, **kw)
+    assert rec["swa_averaged_epochs"] == 3 == len(seen) and rec["swa_final"]
+    cfg = json.loads((tmp_path / "swa" / "config.json").read_text())
+    assert cfg["swa"] is True and cfg["lr"] == 1e-3
+    state = torch.load(tmp_path / "swa" / "best.pt", weights_only=False)["model"]
+    name = next(k for k in seen[0] if k.endswith("weight") and seen[0][k].ndim == 4)
+    mean = sum(s[name] for s in seen) / 3
+    assert torch.allclose(state[name], mean, atol=1e-6) and not torch.allclose(state[name], seen[-1][name])
+    bn = next(k for k in state if k.endswith("running_var"))
+    assert torch.all(state[bn] > 0)

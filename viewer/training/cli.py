@@ -46,7 +46,8 @@ def _cmd_train(args) -> int:
         data = os.pathsep.join([str(args.data or DEFAULT_DATA_ROOT / args.task), str(DEFAULT_DATA_ROOT / args.task)])
     rec = train(args.task, args.out, data_dir=data, device=args.device, epochs=args.epochs, init=args.init,
                 seed=args.seed, split_seed=args.split_seed, threads=args.threads, max_steps=args.max_steps,
-                limit=args.limit, batch=args.batch, **({"hold_out_val": True} if args.hold_out_val else {}))
+                limit=args.limit, batch=args.batch, lr=args.lr,
+                **({"hold_out_val": True} if args.hold_out_val else {}), **({"swa": True} if args.swa else {}))
     if rec:
         print(f"trained {args.task} into {args.out}: epoch {rec.get('epoch')}, validation {rec.get('val_score')}")
     return 0
@@ -109,6 +110,10 @@ def add_parsers(subparsers) -> None:
                     help="learn from the train split only, also where the recipe's final fit adds the validation "
                          "split: validation stays unseen, and quantize chooses the output threshold on it")
     pt.add_argument("--batch", type=int, help="batch size (default: the recipe's)")
+    pt.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
+    pt.add_argument("--swa", action="store_true",
+                    help="with --init: stochastic weight averaging over a short fine-tune (constant learning rate, "
+                         "weights averaged every epoch, BatchNorm statistics recomputed); best.pt holds the average")
     pt.add_argument("--max-steps", type=int, help="stop after this many optimizer steps (smoke tests)")
     pt.add_argument("--limit", type=int, help="use at most this many images per split (smoke tests)")
     pt.set_defaults(func=_cmd_train)

@@ -141,12 +141,16 @@ def _save(path: Path, obj) -> None:
 def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int | None = None, init=None,
           seed: int = 0, limit: int | None = None, max_steps: int | None = None, batch: int | None = None,
           crop: int | None = None, amp: bool = True, threads: int | None = None, progress: bool = True,
-          split_seed: int | None = None, hold_out_val: bool = False) -> dict:
+          split_seed: int | None = None, hold_out_val: bool = False, lr: float | None = None,
+          swa: bool = False) -> dict:
     """Train one task into ``out_dir``; returns the final log record.  ``seed`` drives initialisation, sampling and
     augmentation; ``split_seed`` (default: ``seed``) the train/val/test split, so models trained with different seeds
     on the same split can be compared or averaged.  ``hold_out_val``: learn from the train split only, also where the
     recipe's final fit adds the validation split, so that validation stays unseen (``quantize`` then chooses the
-    output threshold on it)."""
+    output threshold on it).  ``lr``: peak learning rate instead of the recipe's.  ``swa``: stochastic weight
+    averaging (Izmailov et al. 2018), meant for a short fine-tune from a trained network (``init``): a constant
+    learning rate after the warm-up, the weights averaged at the end of every epoch, BatchNorm statistics recomputed
+    for the average on the training images; the average is what best.pt holds."""
     split_seed = seed if split_seed is None else split_seed
     if threads:
         torch.set_num_threads(threads)
@@ -155,7 +159,11 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
     tdev = dist.torch_device
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rec = make_recipe(task, epochs=epochs, batch=batch, crop=crop, train_parts=["train"] if hold_out_val else None)
+    rec = make_recipe(task, epochs=epochs, batch=batch, crop=crop, train_parts=["train"] if hold_out_val else None,
+                      lr=lr, swa=True if swa else None)
+    if rec.get("swa") and (task == "router" or not init):
+        raise D.TrainingDataError("--swa averages the weights of a short fine-tune of a trained segmentation network: "
+                                  "give the network with --init (a plugin, a TRAIN_DIR or a checkpoint).")
     if (out / "last.pt").is_file() and not init:
         check_run_folder(out, rec)  # before config.json is overwritten
     rec.update(seed=seed, split_seed=split_seed, data_dir=str(data_dir) if data_dir else None, limit=limit, device=dev, world=dist.world)
@@ -216,6 +224,11 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
         model = model.to(memory_format=torch.channels_last)
     net = dist.wrap(model)
     opt = torch.optim.AdamW(model.parameters(), lr=rec["lr"], weight_decay=1e-4)
+    swa_model = None
+    if rec.get("swa"):
+        from torch.optim.swa_utils import AveragedModel
+
+        swa_model = AveragedModel(model)
     scaler = grad_scaler(dev, amp)
     local_batch = max(1, rec["batch"] // dist.world)
     steps_per_epoch = max(1, n_train // rec["batch"])
@@ -271,8 +284,9 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
                 target = y.to(tdev)
             x = x.contiguous(memory_format=torch.channels_last).to(tdev)
             target = target.to(tdev)
-            for g in opt.param_groups:
-                g["lr"] = _lr_at(step, total, rec["lr"], warmup)
+            for g in opt.param_groups:  # SWA: constant after the warm-up, so the averaged weights differ
+                g["lr"] = (rec["lr"] * min(1.0, (step + 1) / warmup) if swa_model is not None
+                           else _lr_at(step, total, rec["lr"], warmup))
             with autocast(dev, amp):
                 logits = net(x)
             loss = (F.cross_entropy(logits.float(), target) if task == "router"
@@ -289,12 +303,21 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
         bar.close()
         train_loss = dist.all_mean(float(np.mean(losses)) if losses else float("nan"))
         last_epoch = epoch + 1 >= rec["epochs"] or step >= total
+        if swa_model is not None:
+            swa_model.update_parameters(model)
+            if last_epoch:  # the average becomes the network: its BatchNorm statistics measured on training images
+                update_swa_batchnorm(swa_model, Xtr, rec["batch"], tdev)
+                model.load_state_dict(swa_model.module.state_dict())
         if dist.main and ((epoch + 1) % rec.get("val_every", 1) == 0 or last_epoch):
             if task == "router":
                 score = evaluate_router(model, arrays["val"][0], arrays["val"][1], tdev)
             else:
                 score = evaluate_seg(model, arrays["val"][0], arrays["val"][1], arrays["val"][2], tdev)
-            record = {"task": task, "epoch": epoch + 1, "step": step, "loss": round(train_loss, 5),
+            if swa_model is not None:
+                extra = {"swa_averaged_epochs": int(swa_model.n_averaged), "swa_final": bool(last_epoch)}
+            else:
+                extra = {}
+            record = {"task": task, "epoch": epoch + 1, "step": step, "loss": round(train_loss, 5), **extra,
                       "lr": opt.param_groups[0]["lr"], "val_score": round(score, 5),
                       "val_in_training": "val" in rec.get("train_parts", ["train"]),
                       "elapsed_s": round(time.time() - t0, 1)}
@@ -318,6 +341,16 @@ def train(task: str, out_dir, data_dir=None, device: str = "auto", epochs: int |
     dist.barrier()
     dist.close()
     return record
+
+
+def update_swa_batchnorm(swa_model, X: np.ndarray, batch: int, tdev) -> None:
+    """BatchNorm running statistics of the averaged network, from one pass over the training images (no
+    augmentation; crops are not needed for statistics)."""
+    from torch.optim.swa_utils import update_bn
+
+    batches = (torch.from_numpy(np.ascontiguousarray(X[i:i + batch])).float()
+               .contiguous(memory_format=torch.channels_last).to(tdev) for i in range(0, len(X), batch))
+    update_bn(batches, swa_model)
 
 
 def _balanced(y: np.ndarray, n: int, rng) -> np.ndarray:
