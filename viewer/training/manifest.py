@@ -58,7 +58,7 @@ def write_plugin_toml(out_dir: Path, rec: dict, sha_bin: str, sha_xml: str, vers
                  "cross-entropy" if task == "router" else
                  ("dice (per image) + bce" if rec.get("loss") == "dice_bce_per_image" else "dice+bce"),
                  "crop": rec.get("crop"), "out_channels": len(rec["classes"]) if task == "router" else 1,
-                 "train_parts": rec.get("train_parts", ["train"])}
+                 "train_parts": rec.get("train_parts", ["train"]), "swa": rec.get("swa")}
     lines += _table("training", train_tbl)
     path = Path(out_dir) / "plugin.toml"
     path.write_text("\n".join(lines))
@@ -102,6 +102,11 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
         lines += [f"- Ensemble of {len(rec['members'])} networks of this architecture, trained on the same split with "
                   f"seeds {', '.join(str(x['seed']) for x in rec['members'])}; the model outputs the mean of their "
                   "logits (one IR, one inference call). Fine-tuning (`--init`) starts from the first network alone."]
+    if rec.get("swa"):
+        lines += [f"- Stochastic weight averaging: the last {rec['epochs']} epochs fine-tuned this network from "
+                  f"`{(rec.get('init') or {}).get('path', '?')}` at a constant learning rate {rec['lr']}; the packaged weights are the mean of "
+                  "the weights at the end of each of those epochs, with BatchNorm statistics recomputed on the "
+                  "training images."]
     if rec.get("tta"):
         lines += [f"- Test-time augmentation inside the model: the network runs on several views of the image "
                   f"({', '.join(rec['tta'])}; '@HxW' = at that lower resolution) and outputs the logit of their mean "

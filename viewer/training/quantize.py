@@ -182,11 +182,12 @@ def threshold_from_held_out_run(plugin_dir, rec: dict) -> dict:
     want = {"id": rec["task"], "architecture": rec["architecture"], "widths": rec["widths"],
             "pretrained": rec.get("pretrained"), "split_seed": rec.get("split_seed", rec.get("seed", 0)),
             "epochs": rec["epochs"], "batch": rec["batch"], "lr": rec["lr"], "input size": list(rec["input"]["size"]),
-            "post-processing": dict(rec.get("postprocess") or {}), "test-time views": list(rec.get("tta") or [])}
+            "post-processing": dict(rec.get("postprocess") or {}), "test-time views": list(rec.get("tta") or []),
+            "weight averaging": bool(rec.get("swa"))}
     have = {"id": toml.get("plugin", {}).get("id"), **{k: tr.get(k) for k in
             ("architecture", "widths", "pretrained", "split_seed", "epochs", "batch", "lr")},
             "input size": list(toml.get("input", {}).get("size", [])), "post-processing": toml.get("postprocess", {}),
-            "test-time views": list(toml.get("output", {}).get("tta") or [])}
+            "test-time views": list(toml.get("output", {}).get("tta") or []), "weight averaging": bool(tr.get("swa"))}
     diff = [k for k in want if want[k] != have[k]]
     if diff:
         raise TrainingDataError(f"{d}: its model was not trained with this recipe ({', '.join(diff)} differ), so its "
