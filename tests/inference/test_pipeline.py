@@ -145,3 +145,24 @@ def test_study_input_gives_the_models_grey_colour_or_one_volume(tmp_path):
     colour = open_study(tmp_path / "colour.png")
     v, notes = study_input(colour)
     assert colour.is_rgb and v.shape == (1, 20, 30, 3) and notes == []
+
+
+def test_vector_pixels_of_nrrd_mha_are_channels_not_colours(tmp_path):
+    """A 3-component float MHA (e.g. a displacement field) is not RGB; an 8-bit RGB MHA is."""
+    import SimpleITK as sitk
+
+    from viewer.inference.pipeline import study_input
+    from viewer.io import open_study
+
+    rng = np.random.default_rng(0)
+    vec = sitk.GetImageFromArray(rng.random((4, 6, 7, 3)).astype(np.float32), isVector=True)
+    sitk.WriteImage(vec, str(tmp_path / "field.mha"))
+    st = open_study(tmp_path / "field.mha")
+    assert st.voxels.shape == (4, 6, 7, 3) and st.metadata["components_as_channels"] == 3 and not st.is_rgb
+    v, notes = study_input(st)
+    assert np.array_equal(v, st.voxels[..., 0]) and "multi-channel image" in notes[0] and "first of its 3" in notes[0]
+    rgb = sitk.GetImageFromArray(rng.integers(0, 255, (1, 6, 7, 3), dtype=np.uint8), isVector=True)
+    sitk.WriteImage(rgb, str(tmp_path / "photo.mha"))
+    st = open_study(tmp_path / "photo.mha")
+    v, notes = study_input(st)
+    assert st.is_rgb and "components_as_channels" not in st.metadata and notes == [] and v is st.voxels

@@ -212,7 +212,8 @@ def study_input(study) -> tuple[np.ndarray, list[str]]:
         return v, []
     c = int(v.shape[3])
     n_vol = study.metadata.get("volumes_as_channels")
-    if not n_vol and (c in (3, 4) or c == 2):  # colour, or grey + alpha (preprocess drops the alpha)
+    not_colour = n_vol or study.metadata.get("components_as_channels")
+    if not not_colour and (c in (3, 4) or c == 2):  # colour, or grey + alpha (preprocess drops the alpha)
         return v, []
     what = f"the first of its {c} {'volumes' if n_vol else 'channels'} (the one the viewer shows)"
     return v[..., 0], [f"{study.name} is a {'4D image' if n_vol else 'multi-channel image'}: the task models take one "

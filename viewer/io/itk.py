@@ -50,6 +50,9 @@ def read_itk(path: Path) -> Study:
         arr = arr[..., 0]
     modality = "OT"
     meta = {}
+    if arr.ndim == 4 and not (arr.shape[3] in (3, 4) and arr.dtype == np.uint8):
+        # vector pixels that are not 8-bit RGB(A): displacement fields, tensors, multi-echo ... not colours
+        meta["components_as_channels"] = int(arr.shape[3])
     for key in ("Modality", "modality"):
         if reader.HasMetaDataKey(key):
             modality = reader.GetMetaData(key).strip() or modality

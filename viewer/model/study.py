@@ -82,7 +82,7 @@ class Study:
     def is_rgb(self) -> bool:
         """Colour pixels (8-bit RGB / RGBA), not the volumes of a 4D image that happen to number 3 or 4."""
         return (self.voxels.ndim == 4 and self.voxels.shape[3] in (3, 4) and self.voxels.dtype == np.uint8
-                and not self.metadata.get("volumes_as_channels"))
+                and not self.metadata.get("volumes_as_channels") and not self.metadata.get("components_as_channels"))
 
     @property
     def nbytes(self) -> int:
