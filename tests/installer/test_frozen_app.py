@@ -138,7 +138,8 @@ def test_segment_hippocampus_volume(app, tmp_path):
 def test_compressed_dicom_decoders(app, tmp_path):
     from pydicom.data import get_testdata_file
 
-    for name in ("MR_small_jp2klossless.dcm", "MR_small_RLE.dcm", "JPEGLSNearLossless_16.dcm", "JPEG-LL.dcm"):
+    for name in ("MR_small_jp2klossless.dcm", "MR_small_RLE.dcm", "JPEGLSNearLossless_16.dcm", "JPEG-LL.dcm",
+                 "zipMR.gz"):  # the last: a gzip-compressed DICOM file, unpacked by viewer.io.archive
         f = get_testdata_file(name)
         if f is None:
             continue
