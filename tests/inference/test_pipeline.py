@@ -145,6 +145,10 @@ def test_study_input_gives_the_models_grey_colour_or_one_volume(tmp_path):
     colour = open_study(tmp_path / "colour.png")
     v, notes = study_input(colour)
     assert colour.is_rgb and v.shape == (1, 20, 30, 3) and notes == []
+    Image.fromarray(rng.integers(0, 255, (20, 30, 2), dtype=np.uint8), mode="LA").save(tmp_path / "grey_alpha.png")
+    la = open_study(tmp_path / "grey_alpha.png")
+    v, notes = study_input(la)  # grey + alpha: the reader drops the alpha; the image goes as it is, no note
+    assert notes == [] and v is la.voxels and "transparency" in la.warnings[0]
 
 
 def test_vector_pixels_of_nrrd_mha_are_channels_not_colours(tmp_path):
