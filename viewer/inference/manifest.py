@@ -79,7 +79,7 @@ class Plugin:
              "labels": [{"value": lab.value, "name": lab.name, "color": "#%02x%02x%02x" % lab.color}
                         for lab in self.labels],
              "metric_int8": m.get("primary_int8"), "latency_ms_int8": m.get("latency_ms_int8")}
-        if self.raw.get("output", {}).get("tta"):  # test-time flips inside the model (information only)
+        if self.raw.get("output", {}).get("tta"):  # test-time views inside the model (information only)
             d["tta"] = list(self.raw["output"]["tta"])
         if self.kind == "router":
             d.update(classes=self.classes, threshold=self.router_threshold)
