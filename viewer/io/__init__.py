@@ -29,9 +29,11 @@ def _sniff(path: Path) -> str | None:
         return "dicom"
     if head.startswith(b"\x89PNG") or head.startswith(b"\xff\xd8\xff") or head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") or head.startswith(b"BM"):
         return "raster"
-    if head.startswith(b"\x1f\x8b"):
-        return "nifti" if ".nii" in path.name.lower() else "archive"
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+    if head.startswith(b"\x1f\x8b") and ".nii" in path.name.lower():
+        return "nifti"
+    from .archive import archive_kind
+
+    if archive_kind(path, head):  # zip, or gzip that is not .nii.gz
         return "archive"
     if len(head) >= 348 and head[344:348] in (b"n+1\x00", b"ni1\x00"):
         return "nifti"
