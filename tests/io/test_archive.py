@@ -93,9 +93,8 @@ def test_damaged_and_hostile_archives_are_refused_and_leave_nothing(cache, tmp_p
     gz.write_bytes(gzip.compress(mr.read_bytes())[:300])
     with pytest.raises(CorruptFileError, match="gzip file is damaged"):
         open_study(gz)
-    # nothing half-unpacked is left behind; only outer.zip (unpacked fine, refused after) stays cached
-    left = sorted(p.name for p in cache.iterdir())
-    assert all(not n.startswith(".") for n in left) and len(left) == 1 and left[0].startswith("outer.zip-")
+    # nothing half-unpacked is left behind, and outer.zip (unpacked fine, refused after) is not kept either
+    assert list(cache.iterdir()) == []
 
 
 def test_a_batch_folder_with_a_zipped_series(cache, tmp_path, fake_plugins):  # noqa: F811
@@ -217,3 +216,111 @@ def test_a_session_finds_its_zipped_study_after_the_cache_was_cleaned(cache, tmp
     shutil.rmtree(cache)  # cleaned up (30 days unused, or by the user)
     back = Session.load(tmp_path / "work.mrsession")
     assert back.study.name == "mr" and int(back.labelmap.data.sum()) == 100
+
+
+def _tar(folder: Path, dst: Path, mode: str, prefix: str = "") -> Path:
+    import tarfile
+
+    with tarfile.open(dst, mode) as tf:
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                tf.add(f, prefix + f.relative_to(folder).as_posix())
+    return dst
+
+
+@pytest.mark.parametrize("name,mode", [("series.tar", "w"), ("series.tar.gz", "w:gz"), ("series.tgz", "w:gz"),
+                                       ("series.tar.bz2", "w:bz2"), ("series.tar.xz", "w:xz")])
+def test_a_tarred_dicom_series_opens_like_its_folder(cache, tmp_path, name, mode):
+    series = require_data("dicom_series", "pgbm003_t1post")
+    t = _tar(series, tmp_path / name, mode, prefix="PGBM-003/T1post/")
+    ref = open_study(series)
+    st = open_study(t)
+    assert np.array_equal(st.voxels, ref.voxels) and st.geometry == ref.geometry
+    assert st.name == "series" and st.metadata["archive"] == str(t)
+    assert len(scan(t)["series"]) == 1
+
+
+def test_a_tar_named_like_something_else_is_still_a_tar(cache, tmp_path):
+    """The content decides: a .tar.gz renamed .gz (or with no extension) is unpacked as a tar, not as one file."""
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(get_testdata_file("MR_small.dcm"), src / "IM0001")
+    t = _tar(src, tmp_path / "export", "w:gz")
+    st = open_study(t)
+    assert st.voxels.shape == (1, 64, 64) and st.format.startswith("DICOM")
+
+
+def test_hostile_and_damaged_tars_are_refused_and_links_are_not_followed(cache, tmp_path):
+    import io
+    import tarfile
+
+    from pydicom.data import get_testdata_file
+
+    mr = Path(get_testdata_file("MR_small.dcm")).read_bytes()
+
+    def make(dst, entries, mode="w:gz"):
+        with tarfile.open(dst, mode) as tf:
+            for name, kind, payload in entries:
+                ti = tarfile.TarInfo(name)
+                if kind == "file":
+                    ti.size = len(payload)
+                    tf.addfile(ti, io.BytesIO(payload))
+                else:
+                    ti.type = tarfile.SYMTYPE if kind == "symlink" else tarfile.LNKTYPE
+                    ti.linkname = payload
+                    tf.addfile(ti)
+        return dst
+
+    for bad in ("../../escaped.dcm", "/tmp/escaped.dcm", "d/C:x/escaped.dcm"):
+        with pytest.raises(CorruptFileError, match="outside its folder"):
+            open_study(make(tmp_path / "evil.tar.gz", [(bad, "file", mr)]))
+    assert not any(tmp_path.rglob("escaped.dcm")) and not Path("/tmp/escaped.dcm").exists()
+    # links are skipped: the study opens from its one regular file, and no link lands in the cache
+    st = open_study(make(tmp_path / "links.tar.gz", [("MR.dcm", "file", mr), ("passwd", "symlink", "/etc/passwd"),
+                                                      ("hard", "hardlink", "/etc/passwd")]))
+    assert st.voxels.shape == (1, 64, 64)
+    assert not [p for p in cache.rglob("*") if p.is_symlink() or p.name in ("passwd", "hard")]
+    with pytest.raises(EmptyInputError, match="holds no files"):
+        open_study(make(tmp_path / "only links.tar", [("x", "symlink", "/etc/passwd")], mode="w"))
+    whole = make(tmp_path / "whole.tar.gz", [("MR.dcm", "file", mr)])
+    for n, cut in ((2, "cut.tar.gz"), (3, "cut.tar")):
+        data = whole.read_bytes() if n == 2 else gzip.decompress(whole.read_bytes())
+        (tmp_path / cut).write_bytes(data[: len(data) // n])
+        with pytest.raises(CorruptFileError, match="damaged or incomplete"):
+            open_study(tmp_path / cut)
+    bz = tmp_path / "bad.tar.bz2"  # a bzip2 stream that breaks after its first block header
+    import bz2
+    good_bz = bz2.compress(gzip.decompress(whole.read_bytes()))
+    bz.write_bytes(good_bz[:len(good_bz) // 2])
+    with pytest.raises(CorruptFileError, match="damaged or incomplete"):
+        open_study(bz)
+    assert all(not p.name.startswith(".") for p in cache.iterdir())  # no temporary folder left behind
+
+
+def test_a_tar_bomb_is_refused_before_unpacking(cache, tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    bomb = tmp_path / "bomb.tar.gz"  # 64 MB of zeros compress to ~64 KB
+    with tarfile.open(bomb, "w:gz") as tf:
+        ti = tarfile.TarInfo("zeros.dcm")
+        ti.size = 64 << 20
+        tf.addfile(ti, io.BytesIO(bytes(64 << 20)))
+    monkeypatch.setenv("MEDROUTE_MAX_STUDY_BYTES", "16M")
+    with pytest.raises(TooLargeError, match="unpacks to"):
+        open_study(bomb)
+    assert not any(cache.rglob("zeros.dcm"))
+
+
+def test_a_batch_folder_with_a_tarred_series(cache, tmp_path, fake_plugins):  # noqa: F811
+    from viewer.batch.executor import exit_status, run_batch
+
+    series = require_data("dicom_series", "pgbm003_t1post")
+    src = tmp_path / "in"
+    src.mkdir()
+    _tar(series, src / "case8.tar.gz", "w:gz")
+    rows, _ = run_batch(src, tmp_path / "out", task="brain_mri", progress=False)
+    assert exit_status(rows) == 0 and rows[0]["status"] == "ok", rows
+    assert open_study(tmp_path / "out" / "case8.nii.gz").shape == open_study(series).shape

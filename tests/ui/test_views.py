@@ -189,18 +189,27 @@ def test_drop_opens_study(window, shared_data, qtbot):
     assert window.study.shape == (35, 51, 35)
 
 
-def test_series_picker_for_a_zip_with_two_series(shared_data, tmp_path, monkeypatch):
-    """A .zip holding two series asks which one, as a folder does; the chosen one opens from the unpacked cache."""
+@pytest.mark.parametrize("ext", [".zip", ".tar.gz"])
+def test_series_picker_for_an_archive_with_two_series(shared_data, tmp_path, monkeypatch, ext):
+    """A .zip or tar archive holding two series asks which one, as a folder does; the chosen one opens from the
+    unpacked cache."""
+    import tarfile
     import zipfile
 
     from viewer.ui import main_window as mw
 
     monkeypatch.setenv("MEDROUTE_ARCHIVE_DIR", str(tmp_path / "cache"))
-    z = tmp_path / "two series.zip"
-    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
-        for name in ("sag_anon_t1_mprage", "pgbm003_t1post"):
-            for f in sorted((shared_data / "dicom_series" / name).iterdir()):
-                zf.write(f, f"export/{name}/{f.name}")
+    z = tmp_path / f"two series{ext}"
+    files = [(f, f"export/{name}/{f.name}") for name in ("sag_anon_t1_mprage", "pgbm003_t1post")
+             for f in sorted((shared_data / "dicom_series" / name).iterdir())]
+    if ext == ".zip":
+        with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+            for f, arc in files:
+                zf.write(f, arc)
+    else:
+        with tarfile.open(z, "w:gz", compresslevel=1) as tf:
+            for f, arc in files:
+                tf.add(f, arc)
     kind, found = mw.load_for_viewer(str(z), None)
     assert kind == "choose" and len(found) == 2
     small = min(found, key=lambda s: s["slices"])["uid"]

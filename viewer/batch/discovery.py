@@ -22,7 +22,7 @@ from ..errors import EmptyInputError, NotFoundError
 
 SIDECAR_EXTS = (".csv", ".tsv", ".json", ".md", ".sha256", ".md5", ".log", ".toml", ".yaml", ".yml", ".tmp")
 STUDY_EXTS = (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nrrd", ".mha", ".mhd", ".dcm.gz",
-              ".dcm", ".zip", ".gz")
+              ".dcm", ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar", ".zip", ".gz")
 
 
 @dataclass(frozen=True)

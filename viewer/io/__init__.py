@@ -1,7 +1,7 @@
 """Study loading and label saving.  One entry point: :func:`open_study`.  No Qt.
 
 Formats: NIfTI-1/2, DICOM (file, multi-frame, folder, DICOMDIR), PNG/JPEG/BMP/TIFF (file or folder stack),
-NRRD and MetaImage; any of these inside a .zip or a gzip file (:mod:`viewer.io.archive`).  Every failure raises a :class:`viewer.errors.StudyLoadError` subclass with a readable sentence.
+NRRD and MetaImage; any of these inside a .zip, a tar archive or a gzip file (:mod:`viewer.io.archive`).  Every failure raises a :class:`viewer.errors.StudyLoadError` subclass with a readable sentence.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def detect_format(path: Path) -> str:
         return "dicom"
     raise UnsupportedFormatError(
         f"{path.name}: this is not an image MedRoute can open (supported: DICOM, NIfTI, PNG, JPEG, TIFF, NRRD, MHA, "
-        "and these inside .zip or .gz).",
+        "and these inside .zip, .tar or .gz).",
         path,
     )
 
@@ -117,8 +117,9 @@ def open_study(path, series: str | int | None = None, volume: int | None = None)
         try:
             study = open_study(_archive_content(p), series, volume)
         except StudyLoadError as e:  # name the archive the user opened, not its unpacked copy in the cache
-            from .archive import cache_dir
+            from .archive import cache_dir, discard
 
+            discard(p)  # what it holds was refused: its unpacked copy is of no use
             msg = re.sub(re.escape(str(cache_dir())) + r"[/\\][^/\\\s]+-[0-9a-f]{16}", lambda _m: p.name, str(e))
             raise type(e)(msg if msg != str(e) else f"{p.name}: {e}", p) from e
         study.metadata["archive"] = str(p)
@@ -159,7 +160,13 @@ def scan(path) -> dict:
     p = _check_path(path)
     kind = detect_format(p)
     if kind == "archive":
-        return {**scan(_archive_content(p)), "archive": str(p)}
+        try:
+            return {**scan(_archive_content(p)), "archive": str(p)}
+        except StudyLoadError:
+            from .archive import discard
+
+            discard(p)
+            raise
     if kind == "dicom" or (kind == "folder" and _is_dicom_folder(p)):
         from .dicom import series_list
 

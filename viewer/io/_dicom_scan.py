@@ -18,7 +18,7 @@ from ._common import check_readable, reading
 
 DICOMDIR_SOP = "1.2.840.10008.1.3.10"
 _SKIP_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".txt", ".csv", ".json", ".md", ".xml", ".html",
-              ".nii", ".gz", ".zip", ".py", ".sha256", ".nrrd", ".mha", ".mhd", ".raw", ".pdf"}
+              ".nii", ".gz", ".zip", ".tar", ".tgz", ".bz2", ".tbz2", ".xz", ".txz", ".py", ".sha256", ".nrrd", ".mha", ".mhd", ".raw", ".pdf"}
 
 
 @dataclass

@@ -1,21 +1,27 @@
 """Studies inside archives: a ``.zip`` (a DICOM series exported from a PACS or downloaded from TCIA, a stack of
-PNGs, a NIfTI file) or one gzip-compressed file (``.dcm.gz``; ``.nii.gz`` is NIfTI's own and read directly).
+PNGs, a NIfTI file), a tar archive, plain or compressed (``.tar``, ``.tar.gz``/``.tgz``, ``.tar.bz2``, ``.tar.xz``:
+research datasets such as the Medical Segmentation Decathlon ship so), or one gzip-compressed file (``.dcm.gz``;
+``.nii.gz`` is NIfTI's own and read directly).
 
 An archive is unpacked once into the user's cache, ``$MEDROUTE_ARCHIVE_DIR`` or ``$XDG_CACHE_HOME/medroute/archives``
 (``~/.cache/medroute/archives``), in a folder named after the archive and its content hash: opening the same archive
 again reuses it, and the study keeps the same source paths (so its autosave and sessions find it again).  Unpacking
 goes to a temporary folder renamed into place when complete, so a crash never leaves a half-unpacked study.  Checks:
-damaged or truncated archives, password protection, member names that would escape the folder, more unpacked bytes
-than memory allows a study (zip bombs), not enough free disk.  Entries unused for 30 days are removed (only
+damaged or truncated archives, password protection, member names that would escape the folder (tar links and
+device files are skipped), more unpacked bytes than memory allows a study (zip bombs), not enough free disk.  Entries unused for 30 days are removed (only
 folders this module made: ``<name>-<16 hex>`` holding its completion marker, and its temporary folders).
 """
 
 from __future__ import annotations
 
+import bz2
 import errno
+import gzip
+import lzma
 import os
 import re
 import shutil
+import tarfile
 import time
 import uuid
 import zipfile
@@ -34,6 +40,10 @@ SIDECARS = (".json", ".txt", ".csv", ".tsv", ".md", ".bval", ".bvec", ".xml", ".
 KEEP_DAYS = 30
 _JUNK_NAMES = (".DS_Store", "Thumbs.db", "desktop.ini")
 _CHUNK = 1 << 20
+# names of archives (longest first: a .tar.gz is named without both); the content decides, these only name things
+TAR_EXTS = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar")
+ARCHIVE_EXTS = TAR_EXTS + (".zip", ".gz")
+_COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
 _DIGESTS: dict[tuple, str] = {}
 
 
@@ -46,18 +56,37 @@ def cache_dir() -> Path:
 
 
 def archive_kind(path: Path, head: bytes | None = None) -> str | None:
-    """'zip' or 'gzip' for an archive MedRoute unpacks, else None (a .nii.gz is NIfTI, not an archive)."""
-    if head is None:
+    """'zip', 'tar' (plain, gzip, bzip2 or xz) or 'gzip' (one compressed file) for an archive MedRoute unpacks,
+    else None (a .nii.gz is NIfTI, not an archive).  Decided by the content, not the name."""
+    if head is None or len(head) < 262:
         try:
             with open(path, "rb") as f:
-                head = f.read(4)
+                head = f.read(512)
         except OSError:
             return None
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
         return "zip"
-    if head[:2] == b"\x1f\x8b" and ".nii" not in path.name.lower():
-        return "gzip"
-    return None
+    if _is_tar_header(head):
+        return "tar"
+    opener = next((o for magic, o in _COMPRESSED.items() if head.startswith(magic)), None)
+    if opener is None or ".nii" in path.name.lower():
+        return None
+    try:  # the first tar header block inside the compressed stream
+        with opener(path, "rb") as f:
+            inner = f.read(512)
+    except (OSError, EOFError, lzma.LZMAError, ValueError):
+        inner = None  # damaged: named a tar, it is unpacked as one and gets the 'damaged' error
+    if _is_tar_header(inner or b"") or (inner is None and path.name.lower().endswith(TAR_EXTS)):
+        return "tar"
+    return "gzip" if opener is gzip.open else None
+
+
+def _is_tar_header(block: bytes) -> bool:
+    return len(block) >= 262 and block[257:262] == b"ustar"
+
+
+def is_archive_name(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_EXTS)
 
 
 def unpacked_root(path) -> Path:
@@ -77,13 +106,8 @@ def unpack(path) -> Path:
     path = Path(path)
     kind = archive_kind(path)
     if kind is None:
-        raise UnsupportedFormatError(f"{path.name}: this is not a zip or gzip archive.", path)
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)[:60]
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(cache_dir()))
-    digest = _DIGESTS.get(key) or sha256_file(path)[:16]  # hashed once per process (scan, then open, reopen)
-    _DIGESTS[key] = digest
-    dest = cache_dir() / f"{stem}-{digest}"
+        raise UnsupportedFormatError(f"{path.name}: this is not a zip, tar or gzip archive.", path)
+    dest = _entry(path)
     if (dest / COMPLETE).is_file():
         os.utime(dest)  # recently used: kept by the clean-up
         return dest
@@ -91,7 +115,7 @@ def unpack(path) -> Path:
     tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     try:
-        (_unzip if kind == "zip" else _gunzip)(path, tmp)
+        {"zip": _unzip, "tar": _untar, "gzip": _gunzip}[kind](path, tmp)
         with open(tmp / COMPLETE, "w") as f:
             f.write(str(path))
             f.flush()
@@ -110,6 +134,30 @@ def unpack(path) -> Path:
         raise
     _clean_old(dest.parent, keep=dest)
     return dest
+
+
+def _entry(path: Path) -> Path:
+    """The cache folder of an archive: its name and content hash."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)[:60]
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, str(cache_dir()))
+    digest = _DIGESTS.get(key) or sha256_file(path)[:16]  # hashed once per process (scan, then open, reopen)
+    _DIGESTS[key] = digest
+    return cache_dir() / f"{stem}-{digest}"
+
+
+def discard(path) -> None:
+    """Remove the unpacked copy of an archive whose content was refused (not a study MedRoute opens): no use keeping
+    it for 30 days.  Renamed aside first, so a concurrent open never sees it half removed."""
+    dest = _entry(Path(path))
+    if not (dest / COMPLETE).is_file():
+        return
+    gone = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.replace(dest, gone)
+    except OSError:
+        return
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def _limit(path: Path, total: int, out: Path) -> None:
@@ -178,9 +226,51 @@ def _unzip(path: Path, out: Path) -> None:
                                              f"unpack ({e}); unpack the archive first.", path) from None
 
 
-def _gunzip(path: Path, out: Path) -> None:
-    import gzip
+def _untar(path: Path, out: Path) -> None:
+    """A tar archive, plain or compressed.  Only regular files are unpacked (links and device files are skipped:
+    a study needs none, and a link could point anywhere); names are checked by tarfile's own 'data' filter."""
+    try:
+        with tarfile.open(path, "r:*") as tf:
+            members = [m for m in tf.getmembers() if m.isfile() and not _junk(m.name)]  # reads the whole archive
+            if not members:
+                raise EmptyInputError(f"{path.name}: the tar archive holds no files.", path)
+            total = sum(m.size for m in members)
+            _limit(path, total, out)
+            top = os.path.realpath(out)
+            for m in members:
+                rel = PurePosixPath(m.name.replace("\\", "/"))
+                dst = out.joinpath(*(p for p in rel.parts if p not in ("", ".")))
+                try:
+                    tarfile.data_filter(m, str(out))  # tarfile's own checks (it would strip a leading '/': refused here)
+                    bad = rel.is_absolute() or any(p == ".." or ":" in p for p in rel.parts) \
+                        or not os.path.realpath(dst).startswith(top + os.sep)
+                except tarfile.FilterError:
+                    bad = True
+                if bad:
+                    raise CorruptFileError(f"{path.name}: the archive holds a file named '{m.name}', which would be "
+                                           "written outside its folder; it was not opened.", path)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                src = tf.extractfile(m)
+                try:
+                    _copy(src, dst, m.size, path)
+                finally:
+                    src.close()
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise TooLargeError(f"{path.name}: the cache disk ({out.parent}) is full.", path) from None
+        if e.errno is not None:  # the disk, not the archive (bz2 and gzip report bad data as OSError without errno)
+            raise
+        raise _damaged_tar(path, e) from None
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as e:
+        raise _damaged_tar(path, e) from None
 
+
+def _damaged_tar(path: Path, e: Exception) -> CorruptFileError:
+    return CorruptFileError(f"{path.name}: the tar archive is damaged or incomplete; it was probably not copied or "
+                            f"downloaded completely ({e}).", path)
+
+
+def _gunzip(path: Path, out: Path) -> None:
     name = path.name[:-3] if path.name.lower().endswith(".gz") and len(path.name) > 3 else path.name + ".unpacked"
     with open(path, "rb") as f:  # gzip's trailer: the unpacked size modulo 4 GiB (checked again while inflating)
         f.seek(-4, os.SEEK_END)

@@ -91,7 +91,7 @@ class Study:
     @property
     def name(self) -> str:
         """A short name for file names and titles (the source file or folder name, without extensions)."""
-        if self.metadata.get("archive"):  # opened from a .zip / .gz: named after it, not after its cache folder
+        if self.metadata.get("archive"):  # opened from a .zip / .tar / .gz: named after it, not its cache folder
             p = Path(self.metadata["archive"])
         elif not self.source:
             return "study"
@@ -100,7 +100,7 @@ class Study:
             if len(self.source) > 1:
                 p = p.parent
         n = p.name
-        for ext in (".zip", ".nii.gz", ".dcm.gz", ".gz", ".nii", ".dcm", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".nrrd", ".mha", ".mhd"):
+        for ext in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar", ".zip", ".nii.gz", ".dcm.gz", ".gz", ".nii", ".dcm", ".png", ".tif", ".tiff", ".jpg", ".jpeg", ".nrrd", ".mha", ".mhd"):
             if n.lower().endswith(ext):
                 return n[: -len(ext)]
         return n

@@ -8,7 +8,7 @@ from PySide6 import QtGui, QtWidgets
 
 from . import resources
 
-_STUDY_FILTER = "Images (*.nii *.nii.gz *.dcm *.png *.jpg *.jpeg *.tif *.tiff *.nrrd *.mha *.mhd DICOMDIR *.zip *.gz);;All files (*)"
+_STUDY_FILTER = "Images (*.nii *.nii.gz *.dcm *.png *.jpg *.jpeg *.tif *.tiff *.nrrd *.mha *.mhd DICOMDIR *.zip *.tar *.tgz *.gz *.bz2 *.xz);;All files (*)"
 _LABEL_FILTER = "Label files (*.nii *.nii.gz *.png *.nrrd *.mha);;All files (*)"
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from ..errors import MedRouteError
+from ..io.archive import is_archive_name
 from ..model.labels import LabelMap
 from ..model.view_state import ViewState, percentile_levels
 from . import resources
@@ -20,12 +21,12 @@ from .view_grid import ViewGrid
 
 
 def load_for_viewer(path: str, series):
-    """Worker body: ``("choose", series_list)`` when a folder (or .zip) holds several series and none was named,
+    """Worker body: ``("choose", series_list)`` when a folder (or .zip / tar archive) holds several series and none was named,
     else the opened Study."""
     from ..io import open_study, scan
 
     p = Path(path)
-    if series is None and (p.is_dir() or p.name.upper() == "DICOMDIR" or p.suffix.lower() == ".zip"):
+    if series is None and (p.is_dir() or p.name.upper() == "DICOMDIR" or (is_archive_name(p.name) and not p.name.lower().endswith((".dcm.gz", ".nii.gz")))):
         try:
             found = scan(p).get("series", [])
         except MedRouteError:
