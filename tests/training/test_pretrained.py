@@ -164,7 +164,18 @@ def test_polyp_network_trains_from_imagenet_weights_and_quantizes(tmp_path):
 
 
 def test_a_new_network_design_is_a_minor_version_step():
+    from viewer.inference.manifest import load_manifest
     from viewer.training.finetune import next_version
+    from viewer.training.quantize import is_new_design
+
+    from pathlib import Path
+
+    polyp = load_manifest(Path(__file__).resolve().parents[2] / "plugins" / "polyp")
+    rec = {"architecture": polyp.raw["training"]["architecture"], "input": {"size": list(polyp.input.size)}}
+    assert not is_new_design(polyp, rec)  # the same recipe retrained: a patch step
+    assert is_new_design(polyp, dict(rec, members=[{"seed": 0}, {"seed": 1}]))  # one network -> an ensemble
+    assert is_new_design(polyp, dict(rec, tta=["identity", "flip_rows"]))
+    assert is_new_design(polyp, dict(rec, input={"size": [192, 256]}))
 
     assert next_version(None) == "1.0.0"
     assert next_version("1.0.2") == "1.0.3"  # retrained or fine-tuned, same design

@@ -185,6 +185,17 @@ def test_threshold_chosen_by_a_held_out_run_carries_over_to_the_final_fit(tmp_pa
         threshold_from_held_out_run(tmp_path / "p_held" / "brain_mri", dict(rec, tta=["identity", "flip_rows"]))
 
 
+def test_test_time_views_compare_as_a_set():
+    """Views are averaged, so their order does not matter, nor how the size is written."""
+    from viewer.training.model import tta_key
+
+    assert tta_key(["flip_rows@160X224", "identity"]) == tta_key(["identity", "flip_rows@160x224"])
+    assert tta_key(["identity", "flip_rows@160x224"]) != tta_key(["identity", "flip_rows"])
+    assert tta_key(None) == tta_key([]) == []
+    with pytest.raises(ValueError, match="multiples of 32"):
+        tta_key(["identity@100x100"])
+
+
 def test_resume_goes_on_from_last_pt_and_refuses_another_network(tmp_path):
     """Both training loops (2-D tasks and hippocampus) resume through train.resume."""
     import torch

@@ -231,6 +231,17 @@ class Ensemble(nn.Module):
 TTA_FLIPS = {"identity": (), "flip_rows": (2,), "flip_cols": (3,), "rot180": (2, 3)}
 
 
+def tta_key(views) -> list[str]:
+    """A set of test-time views written one way ('flip_rows@160X224' = 'flip_rows@160x224'; order does not matter,
+    the views' probabilities are averaged), for comparing two runs' views."""
+    out = []
+    for v in views or []:
+        _, size = parse_tta_view(v)
+        name = str(v).partition("@")[0]
+        out.append(name if size is None else f"{name}@{size[0]}x{size[1]}")
+    return sorted(out)
+
+
 def parse_tta_view(view: str) -> tuple[tuple[int, ...], tuple[int, int] | None]:
     """'flip_rows' or 'flip_rows@160x224' -> (mirrored axes, (h, w) the network sees, or None for the input size)."""
     name, _, size = str(view).partition("@")

@@ -172,6 +172,8 @@ def threshold_from_held_out_run(plugin_dir, rec: dict) -> dict:
     schedule and post-processing."""
     import tomllib
 
+    from .model import tta_key
+
     d = Path(plugin_dir)
     try:
         toml = tomllib.loads((d / "plugin.toml").read_text())
@@ -182,12 +184,12 @@ def threshold_from_held_out_run(plugin_dir, rec: dict) -> dict:
     want = {"id": rec["task"], "architecture": rec["architecture"], "widths": rec["widths"],
             "pretrained": rec.get("pretrained"), "split_seed": rec.get("split_seed", rec.get("seed", 0)),
             "epochs": rec["epochs"], "batch": rec["batch"], "lr": rec["lr"], "input size": list(rec["input"]["size"]),
-            "post-processing": dict(rec.get("postprocess") or {}), "test-time views": list(rec.get("tta") or []),
+            "post-processing": dict(rec.get("postprocess") or {}), "test-time views": tta_key(rec.get("tta")),
             "weight averaging": bool(rec.get("swa"))}
     have = {"id": toml.get("plugin", {}).get("id"), **{k: tr.get(k) for k in
             ("architecture", "widths", "pretrained", "split_seed", "epochs", "batch", "lr")},
             "input size": list(toml.get("input", {}).get("size", [])), "post-processing": toml.get("postprocess", {}),
-            "test-time views": list(toml.get("output", {}).get("tta") or []), "weight averaging": bool(tr.get("swa"))}
+            "test-time views": tta_key(toml.get("output", {}).get("tta")), "weight averaging": bool(tr.get("swa"))}
     diff = [k for k in want if want[k] != have[k]]
     if diff:
         raise TrainingDataError(f"{d}: its model was not trained with this recipe ({', '.join(diff)} differ), so its "
@@ -198,6 +200,18 @@ def threshold_from_held_out_run(plugin_dir, rec: dict) -> dict:
     return {"threshold": float(m["threshold"]), "threshold_val_dice": m["threshold_val_dice"],
             "threshold_source": {"plugin": str(d), "version": toml["plugin"].get("version"), "seed": tr.get("seed"),
                                  "train_parts": m["train_parts"], "test_dice_int8": m.get("primary_int8")}}
+
+
+def is_new_design(base, rec: dict) -> bool:
+    """Whether a model replacing the installed plugin ``base`` is a new network design (a minor version step rather
+    than a patch): another architecture, input size, set of test-time views or number of ensemble members."""
+    from .model import tta_key
+
+    tr = base.raw.get("training") or {}
+    return (tr.get("architecture", rec["architecture"]) != rec["architecture"]
+            or list(base.input.size) != list(rec["input"]["size"])
+            or tta_key(base.raw.get("output", {}).get("tta")) != tta_key(rec.get("tta"))
+            or len(tr.get("ensemble_seeds") or [0]) != len(rec.get("members") or [0]))
 
 
 def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_runs: int = 200,
@@ -259,12 +273,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     base = baseline_plugin(rec, out_dir) if compare and rec["kind"] != "router" else None
     c_base = compile_in_memory(base.model_xml) if base is not None else None  # out_dir may be overwritten next
     versions = [v for v in (base.version if base else None, (rec.get("init") or {}).get("version")) if v]
-    # a new network design (architecture, input size or test-time views) replacing the installed one is a minor
-    # version step
-    new_design = base is not None and (
-        (base.raw.get("training") or {}).get("architecture", rec["architecture"]) != rec["architecture"]
-        or list(base.input.size) != list(rec["input"]["size"])
-        or list(base.raw.get("output", {}).get("tta") or []) != list(rec.get("tta") or []))
+    new_design = base is not None and is_new_design(base, rec)
     version = next_version(max(versions, key=_vkey), new_design) if versions else VERSION
     out_dir.mkdir(parents=True, exist_ok=True)
     # fine-tuning (--init <plugin>) starts from one network: an ensemble's first member
