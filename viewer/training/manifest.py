@@ -155,6 +155,13 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
                          f"{_fmt(s['precision'])} | {_fmt(t['pooled']['dice'])} |")
         lines += ["", f"Test split: {m['test_int8']['n_images']} images in {m['test_int8']['n_groups']} groups "
                   f"({m['split_unit']}); the split lists are in `metrics.json`.", ""]
+        ci = {n: t.get("dice_ci95") for n, t in (("FP32", m["test_fp32"]), ("INT8", m["test_int8"]))}
+        if all(ci.values()):
+            what = "per_group" if key == "per_group" else "per_image"
+            lines += [f"95 % interval of the primary Dice from a bootstrap over the {m['test_int8']['n_groups']} test "
+                      f"groups ({ci['INT8']['resamples']} resamples, a group's images drawn together): "
+                      + ", ".join(f"{n} {_fmt(c[what][0])}–{_fmt(c[what][1])}" for n, c in ci.items())
+                      + ". It shows how far the score could move on other cases of the same sources.", ""]
         groups = m["test_int8"].get("groups") or {}
         if 0 < len(groups) <= 12:  # a few unseen patients / sequences: show how uneven the score is
             lines += [f"INT8 Dice per test {m['split_unit'] or 'group'} (its pixels pooled): "
