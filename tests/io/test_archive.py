@@ -93,8 +93,11 @@ def test_damaged_and_hostile_archives_are_refused_and_leave_nothing(cache, tmp_p
     gz.write_bytes(gzip.compress(mr.read_bytes())[:300])
     with pytest.raises(CorruptFileError, match="gzip file is damaged"):
         open_study(gz)
-    # nothing half-unpacked is left behind, and outer.zip (unpacked fine, refused after) is not kept either
-    assert list(cache.iterdir()) == []
+    # nothing half-unpacked is left behind; outer.zip (unpacked fine, refused after) is dated back for the clean-up
+    left = list(cache.iterdir())
+    assert len(left) == 1 and left[0].name.startswith("outer.zip-") and left[0].stat().st_mtime == 0
+    open_study(good)  # the next unpack cleans up
+    assert [q.name.split("-")[0] for q in cache.iterdir()] == ["one.zip"]
 
 
 def test_a_batch_folder_with_a_zipped_series(cache, tmp_path, fake_plugins):  # noqa: F811
@@ -240,16 +243,27 @@ def test_a_tarred_dicom_series_opens_like_its_folder(cache, tmp_path, name, mode
     assert len(scan(t)["series"]) == 1
 
 
-def test_a_tar_named_like_something_else_is_still_a_tar(cache, tmp_path):
+@pytest.mark.parametrize("name", ["export", "export.gz"])
+def test_a_tar_named_like_something_else_is_still_a_tar(cache, tmp_path, name):
     """The content decides: a .tar.gz renamed .gz (or with no extension) is unpacked as a tar, not as one file."""
     from pydicom.data import get_testdata_file
 
     src = tmp_path / "src"
     src.mkdir()
     shutil.copy(get_testdata_file("MR_small.dcm"), src / "IM0001")
-    t = _tar(src, tmp_path / "export", "w:gz")
+    t = _tar(src, tmp_path / name, "w:gz")
     st = open_study(t)
     assert st.voxels.shape == (1, 64, 64) and st.format.startswith("DICOM")
+    assert st.name == "export" and [q.name for q in cache.rglob("IM0001")]
+
+
+def test_a_damaged_gzip_that_is_not_nifti_is_a_typed_error(cache, tmp_path):
+    bad = tmp_path / "scan.dcm.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00" + bytes(6) + b"\xff" * 300)  # gzip header, then no valid deflate data
+    with pytest.raises(CorruptFileError, match="damaged or incomplete"):
+        open_study(bad)
+    with pytest.raises(CorruptFileError):
+        scan(bad)
 
 
 def test_hostile_and_damaged_tars_are_refused_and_links_are_not_followed(cache, tmp_path):
@@ -297,6 +311,77 @@ def test_hostile_and_damaged_tars_are_refused_and_links_are_not_followed(cache, 
     with pytest.raises(CorruptFileError, match="damaged or incomplete"):
         open_study(bz)
     assert all(not p.name.startswith(".") for p in cache.iterdir())  # no temporary folder left behind
+
+
+def test_a_tiny_tar_declaring_terabytes_is_refused_at_its_header(cache, tmp_path):
+    """Declared sizes are checked header by header, before the data is inflated (a bzip2 stream of zeros shrinks a
+    million times): the refusal names the size, it does not wait for the stream to be read through."""
+    import tarfile
+
+    big = tarfile.TarInfo("huge.dcm")
+    big.size = 1 << 40  # 1 TiB declared
+    raw = big.tobuf(tarfile.GNU_FORMAT) + bytes(4096)  # the data would follow; the file ends long before
+    small = tarfile.TarInfo("after.dcm")
+    small.size = 3
+    raw += small.tobuf(tarfile.GNU_FORMAT) + b"abc"
+    t = tmp_path / "tiny.tar.gz"
+    t.write_bytes(gzip.compress(raw))
+    assert t.stat().st_size < 2000
+    with pytest.raises(TooLargeError, match="unpacks to 1024.0 GiB"):
+        open_study(t)
+    assert list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_an_archive_of_too_many_files_is_refused(cache, tmp_path, monkeypatch, kind):
+    import viewer.io.archive as A
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(5):
+        (src / f"f{i}.dcm").write_bytes(b"x")
+    a = _zip(src, tmp_path / "many.zip") if kind == "zip" else _tar(src, tmp_path / "many.tar", "w")
+    monkeypatch.setattr(A, "MAX_MEMBERS", 3)
+    with pytest.raises(TooLargeError, match="more than MedRoute unpacks"):
+        open_study(a)
+
+
+def test_names_that_collide_or_that_windows_cannot_store_are_refused(cache, tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    import viewer.io.archive as A
+
+    def tar(dst, names):
+        with tarfile.open(dst, "w") as tf:
+            for n in names:
+                ti = tarfile.TarInfo(n)
+                ti.size = 4
+                tf.addfile(ti, io.BytesIO(b"DICM"))
+        return dst
+
+    for i, names in enumerate((["a", "a/b.dcm"], ["a/b.dcm", "a"])):
+        with pytest.raises(CorruptFileError, match="cannot be unpacked side by side"):
+            open_study(tar(tmp_path / f"clash{i}.tar", names))
+    monkeypatch.setattr(A, "_WINDOWS", True)
+    for bad in ("series/CON.dcm", "nul", "series./x.dcm", "x.dcm "):
+        with pytest.raises(CorruptFileError, match="Windows cannot store"):
+            open_study(tar(tmp_path / "win.tar", [bad]))
+    assert all(not q.name.startswith(".") for q in cache.iterdir())
+
+
+def test_a_wrong_series_keeps_the_unpacked_archive(cache, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(get_testdata_file("MR_small.dcm"), src / "MR.dcm")
+    t = _tar(src, tmp_path / "mr.tar", "w")
+    open_study(t)
+    entry = next(cache.iterdir())
+    with pytest.raises(Exception):
+        open_study(t, series="no such series")
+    assert entry.is_dir() and entry.stat().st_mtime > 0  # still cached, not dated back
 
 
 def test_a_tar_bomb_is_refused_before_unpacking(cache, tmp_path, monkeypatch):

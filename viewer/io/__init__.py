@@ -117,11 +117,12 @@ def open_study(path, series: str | int | None = None, volume: int | None = None)
         try:
             study = open_study(_archive_content(p), series, volume)
         except StudyLoadError as e:  # name the archive the user opened, not its unpacked copy in the cache
-            from .archive import cache_dir, discard
+            from .archive import cache_dir, mark_refused
 
-            discard(p)  # what it holds was refused: its unpacked copy is of no use
+            if isinstance(e, (EmptyInputError, UnsupportedFormatError)) and series is None and volume is None:
+                mark_refused(p)  # what it holds is no study: its unpacked copy goes at the next clean-up
             msg = re.sub(re.escape(str(cache_dir())) + r"[/\\][^/\\\s]+-[0-9a-f]{16}", lambda _m: p.name, str(e))
-            raise type(e)(msg if msg != str(e) else f"{p.name}: {e}", p) from e
+            raise type(e)(msg if msg != str(e) or msg.startswith(p.name) else f"{p.name}: {e}", p) from e
         study.metadata["archive"] = str(p)
         return study
     with reading(p, "study"):
@@ -162,10 +163,10 @@ def scan(path) -> dict:
     if kind == "archive":
         try:
             return {**scan(_archive_content(p)), "archive": str(p)}
-        except StudyLoadError:
-            from .archive import discard
+        except (EmptyInputError, UnsupportedFormatError):
+            from .archive import mark_refused
 
-            discard(p)
+            mark_refused(p)
             raise
     if kind == "dicom" or (kind == "folder" and _is_dicom_folder(p)):
         from .dicom import series_list

@@ -74,7 +74,7 @@ def archive_kind(path: Path, head: bytes | None = None) -> str | None:
     try:  # the first tar header block inside the compressed stream
         with opener(path, "rb") as f:
             inner = f.read(512)
-    except (OSError, EOFError, lzma.LZMAError, ValueError):
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError):
         inner = None  # damaged: named a tar, it is unpacked as one and gets the 'damaged' error
     if _is_tar_header(inner or b"") or (inner is None and path.name.lower().endswith(TAR_EXTS)):
         return "tar"
@@ -146,18 +146,16 @@ def _entry(path: Path) -> Path:
     return cache_dir() / f"{stem}-{digest}"
 
 
-def discard(path) -> None:
-    """Remove the unpacked copy of an archive whose content was refused (not a study MedRoute opens): no use keeping
-    it for 30 days.  Renamed aside first, so a concurrent open never sees it half removed."""
+def mark_refused(path) -> None:
+    """The unpacked copy of an archive whose content was refused (no image, or several studies side by side) is of
+    no use: it is dated back, so the next clean-up removes it instead of keeping it 30 days.  Not removed now: another
+    window or batch job may be reading it, and opening it again dates it forward (``unpack``), which keeps it."""
     dest = _entry(Path(path))
-    if not (dest / COMPLETE).is_file():
-        return
-    gone = dest.with_name(f".{dest.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        os.replace(dest, gone)
-    except OSError:
-        return
-    shutil.rmtree(gone, ignore_errors=True)
+    if (dest / COMPLETE).is_file():
+        try:
+            os.utime(dest, (0, 0))
+        except OSError:
+            pass
 
 
 def _limit(path: Path, total: int, out: Path) -> None:
@@ -186,6 +184,44 @@ def _copy(src, dst: Path, budget: int, path: Path) -> int:
     return n
 
 
+MAX_MEMBERS = 100_000  # files in one archive (a DICOM series has hundreds to a few thousand)
+_WINDOWS = os.name == "nt"
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$", re.IGNORECASE)
+
+
+def _member_dst(path: Path, out: Path, name: str) -> Path:
+    """Where a member is unpacked, or a typed error for a name that would land outside ``out`` (absolute, '..',
+    a drive name) or that Windows cannot write (CON, NUL.txt, a trailing dot or space)."""
+    rel = PurePosixPath(name.replace("\\", "/"))
+    parts = [q for q in rel.parts if q != "."]
+    dst = out.joinpath(*parts)
+    top = os.path.realpath(out)
+    if rel.is_absolute() or not parts or any(q in ("..", "") or ":" in q for q in parts) \
+            or not os.path.realpath(dst).startswith(top + os.sep):
+        raise CorruptFileError(f"{path.name}: the archive holds a file named '{name}', which would be written "
+                               "outside its folder; it was not opened.", path)
+    if _WINDOWS and any(_RESERVED.match(q) or q[-1] in ". " for q in parts):
+        raise CorruptFileError(f"{path.name}: the archive holds a file named '{name}', which Windows cannot store; "
+                               "unpack it on the computer that made it and open the folder.", path)
+    return dst
+
+
+def _write_member(path: Path, name: str, src, dst: Path, budget: int) -> int:
+    """Unpack one member (``src``, a readable stream) to ``dst``; the typed error for what the disk refuses."""
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if dst.exists():  # 'a' and 'a/b', or names that differ only by case on this file system
+            raise FileExistsError(errno.EEXIST, "exists", str(dst))
+        return _copy(src, dst, budget, path)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise TooLargeError(f"{path.name}: the cache disk ({dst.parent}) is full.", path) from None
+        if e.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL):
+            raise CorruptFileError(f"{path.name}: the archive holds file names that cannot be unpacked side by side "
+                                   f"or are too long ('{name}'); it was not opened.", path) from None
+        raise
+
+
 def _unzip(path: Path, out: Path) -> None:
     try:
         zf = zipfile.ZipFile(path)
@@ -196,28 +232,20 @@ def _unzip(path: Path, out: Path) -> None:
         members = [m for m in zf.infolist() if not m.is_dir() and not _junk(m.filename)]
         if not members:
             raise EmptyInputError(f"{path.name}: the zip archive holds no files.", path)
+        if len(members) > MAX_MEMBERS:
+            raise TooLargeError(f"{path.name}: the archive holds {len(members)} files, more than MedRoute unpacks "
+                                f"({MAX_MEMBERS}); it is not one study.", path)
         if any(m.flag_bits & 0x1 for m in members):
             raise UnsupportedFormatError(f"{path.name}: the zip archive is password-protected; unpack it with its "
                                          "password first.", path)
         total = sum(m.file_size for m in members)
         _limit(path, total, out)
         budget = max_study_bytes()
-        top = os.path.realpath(out)
-        for m in members:
-            rel = PurePosixPath(m.filename.replace("\\", "/"))
-            dst = out.joinpath(*rel.parts)
-            if rel.is_absolute() or any(p in ("..", "") or ":" in p for p in rel.parts) \
-                    or not os.path.realpath(dst).startswith(top + os.sep):
-                raise CorruptFileError(f"{path.name}: the archive holds a file named '{m.filename}', which would be "
-                                       "written outside its folder; it was not opened.", path)
-            dst.parent.mkdir(parents=True, exist_ok=True)
+        dsts = [_member_dst(path, out, m.filename) for m in members]  # every name checked before anything is written
+        for m, dst in zip(members, dsts):
             try:
                 with zf.open(m) as src:
-                    budget -= _copy(src, dst, min(budget, m.file_size), path)
-            except OSError as e:
-                if e.errno == errno.ENOSPC:
-                    raise TooLargeError(f"{path.name}: the cache disk ({out.parent}) is full.", path) from None
-                raise
+                    budget -= _write_member(path, m.filename, src, dst, min(budget, m.file_size))
             except (zipfile.BadZipFile, EOFError, zlib.error) as e:
                 raise CorruptFileError(f"{path.name}: '{m.filename}' in the zip archive is damaged ({e}); the archive "
                                        "was probably not copied or downloaded completely.", path) from None
@@ -228,36 +256,42 @@ def _unzip(path: Path, out: Path) -> None:
 
 def _untar(path: Path, out: Path) -> None:
     """A tar archive, plain or compressed.  Only regular files are unpacked (links and device files are skipped:
-    a study needs none, and a link could point anywhere); names are checked by tarfile's own 'data' filter."""
+    a study needs none, and a link could point anywhere).  The headers are read one by one and the declared sizes
+    and the file count are checked as they come, so a small compressed archive declaring terabytes is refused before
+    its data is inflated; then the files are unpacked in a second pass."""
+    cap = max_study_bytes()
     try:
         with tarfile.open(path, "r:*") as tf:
-            members = [m for m in tf.getmembers() if m.isfile() and not _junk(m.name)]  # reads the whole archive
+            members, total = [], 0
+            while (m := tf.next()) is not None:  # header by header: the sizes are checked before data is skipped
+                if not m.isfile() or _junk(m.name):
+                    continue
+                members.append(m)
+                total += m.size
+                if total > cap:
+                    _limit(path, total, out)
+                if len(members) > MAX_MEMBERS:
+                    raise TooLargeError(f"{path.name}: the archive holds more than {MAX_MEMBERS} files, more than "
+                                        "MedRoute unpacks; it is not one study.", path)
             if not members:
                 raise EmptyInputError(f"{path.name}: the tar archive holds no files.", path)
-            total = sum(m.size for m in members)
             _limit(path, total, out)
-            top = os.path.realpath(out)
-            for m in members:
-                rel = PurePosixPath(m.name.replace("\\", "/"))
-                dst = out.joinpath(*(p for p in rel.parts if p not in ("", ".")))
-                try:
-                    tarfile.data_filter(m, str(out))  # tarfile's own checks (it would strip a leading '/': refused here)
-                    bad = rel.is_absolute() or any(p == ".." or ":" in p for p in rel.parts) \
-                        or not os.path.realpath(dst).startswith(top + os.sep)
-                except tarfile.FilterError:
-                    bad = True
-                if bad:
-                    raise CorruptFileError(f"{path.name}: the archive holds a file named '{m.name}', which would be "
-                                           "written outside its folder; it was not opened.", path)
-                dst.parent.mkdir(parents=True, exist_ok=True)
+            dsts = []
+            for m in members:  # every name checked before anything is written
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.10.12 / 3.11.4; our own checks follow anyway
+                    try:
+                        tarfile.data_filter(m, str(out))
+                    except tarfile.FilterError:
+                        raise CorruptFileError(f"{path.name}: the archive holds a file named '{m.name}', which would "
+                                               "be written outside its folder; it was not opened.", path) from None
+                dsts.append(_member_dst(path, out, m.name))
+            for m, dst in zip(members, dsts):
                 src = tf.extractfile(m)
                 try:
-                    _copy(src, dst, m.size, path)
+                    _write_member(path, m.name, src, dst, m.size)
                 finally:
                     src.close()
     except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise TooLargeError(f"{path.name}: the cache disk ({out.parent}) is full.", path) from None
         if e.errno is not None:  # the disk, not the archive (bz2 and gzip report bad data as OSError without errno)
             raise
         raise _damaged_tar(path, e) from None

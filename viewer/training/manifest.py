@@ -161,7 +161,8 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
             lines += [f"95 % interval of the primary Dice from a bootstrap over the {m['test_int8']['n_groups']} test "
                       f"groups ({ci['INT8']['resamples']} resamples, a group's images drawn together): "
                       + ", ".join(f"{n} {_fmt(c[what][0])}–{_fmt(c[what][1])}" for n, c in ci.items())
-                      + ". It shows how far the score could move on other cases of the same sources.", ""]
+                      + ". It shows how far the score could move on other cases of the same sources; with fewer "
+                      "than about 10 groups it is, if anything, too narrow.", ""]
         groups = m["test_int8"].get("groups") or {}
         if 0 < len(groups) <= 12:  # a few unseen patients / sequences: show how uneven the score is
             lines += [f"INT8 Dice per test {m['split_unit'] or 'group'} (its pixels pooled): "
