@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viewer.training.metrics import counts, group_bootstrap_ci, summarise
+from viewer.training.metrics import counts, group_bootstrap_ci, paired_difference_ci, summarise
 
 
 def _rows(spec):
@@ -42,4 +42,21 @@ def test_the_bootstrap_interval_spans_the_groups_and_is_reproducible():
 
 def test_one_group_has_no_interval():
     assert "dice_ci95" not in summarise(_rows({"only": [(5, 1, 1), (3, 0, 2)]}))
-    assert group_bootstrap_ci(["a"], [0.5], {"a": np.array([1, 1, 1])}) is None
+    assert group_bootstrap_ci(_rows({"a": [(1, 1, 1)]})) is None
+
+
+def test_the_paired_difference_is_narrower_than_either_interval():
+    """Two models on the same cases: a hard group pulls both down together, so their difference stays small and
+    its paired interval excludes 0 when the new model is better on every group, although the two single-model
+    intervals overlap widely."""
+    base = {f"s{i}": [(8, 2, 2)] * 3 for i in range(4)} | {"hard": [(1, 6, 6)] * 3}
+    new = {f"s{i}": [(9, 1, 1)] * 3 for i in range(4)} | {"hard": [(2, 5, 5)] * 3}
+    rb, rn = _rows(base), _rows(new)
+    cb, cn = summarise(rb)["dice_ci95"]["per_image"], summarise(rn)["dice_ci95"]["per_image"]
+    assert cn[0] < cb[1]  # the single-model intervals overlap
+    d = paired_difference_ci(rn, rb)
+    assert 0 < d["per_image"][0] <= d["per_image"][1] and d["per_group"][0] > 0
+    assert d["per_image"][1] - d["per_image"][0] < (cb[1] - cb[0]) / 3
+    assert paired_difference_ci(rb, rb)["per_image"] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="same images"):
+        paired_difference_ci(rn[:-1], rb[:-1] + rb[:1])

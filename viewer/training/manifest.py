@@ -163,6 +163,13 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
                       + ", ".join(f"{n} {_fmt(c[what][0])}–{_fmt(c[what][1])}" for n, c in ci.items())
                       + ". It shows how far the score could move on other cases of the same sources; with fewer "
                       "than about 10 groups it is, if anything, too narrow.", ""]
+        cmp = m.get("comparison") or {}
+        if cmp.get("delta_ci95"):
+            lo, hi = cmp["delta_ci95"]
+            verdict = ("better" if lo > 0 else "worse" if hi < 0 else "not distinguishable from it")
+            lines += [f"Against the version installed before ({cmp['baseline_version']}) on the same test cases, INT8: "
+                      f"{_fmt(cmp['primary_new'])} vs {_fmt(cmp['primary_baseline'])}, difference {cmp['delta']:+.4f} "
+                      f"(95 % paired bootstrap over the groups {lo:+.4f} to {hi:+.4f}: {verdict}).", ""]
         groups = m["test_int8"].get("groups") or {}
         if 0 < len(groups) <= 12:  # a few unseen patients / sequences: show how uneven the score is
             lines += [f"INT8 Dice per test {m['split_unit'] or 'group'} (its pixels pooled): "

@@ -46,31 +46,62 @@ def summarise(per_image: list[tuple[str, str, np.ndarray]]) -> dict:
         "n_groups": len(groups),
         "groups": {g: round(s["dice"], 4) for g, s in sorted(grp.items())},
     }
-    ci = group_bootstrap_ci([g for _, g, _ in per_image], [s["dice"] for s in img], groups)
+    ci = group_bootstrap_ci(per_image)
     if ci:
         out["dice_ci95"] = ci
     return out
 
 
-def group_bootstrap_ci(image_groups: list[str], image_dice: list[float], group_counts: dict, seed: int = 0,
-                       n: int = BOOTSTRAP_RESAMPLES) -> dict | None:
+def _group_arrays(rows):
+    """Group names (sorted), per group: the sum of the images' Dice, the image count, the pooled Dice."""
+    names = sorted({g for _, g, _ in rows})
+    idx = {g: i for i, g in enumerate(names)}
+    sums, sizes = np.zeros(len(names)), np.zeros(len(names))
+    pooled = [np.zeros(3, np.int64) for _ in names]
+    for _, g, c in rows:
+        sums[idx[g]] += scores(c)["dice"]
+        sizes[idx[g]] += 1
+        pooled[idx[g]] = pooled[idx[g]] + c
+    return names, sums, sizes, np.array([scores(c)["dice"] for c in pooled])
+
+
+def _draws(n_groups: int, seed: int, n: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n_groups, size=(n, n_groups))
+
+
+def _means(arrays, draw):
+    _, sums, sizes, gdice = arrays
+    return {"per_image": sums[draw].sum(1) / sizes[draw].sum(1), "per_group": gdice[draw].mean(1)}
+
+
+def _pct(v) -> list[float]:
+    return [round(float(x), 4) for x in np.percentile(v, [2.5, 97.5])]
+
+
+def group_bootstrap_ci(rows, seed: int = 0, n: int = BOOTSTRAP_RESAMPLES) -> dict | None:
     """How far the Dice means could move on other cases from the same sources: the 2.5th and 97.5th percentiles of
     the per-image and per-group means over ``n`` resamples of the groups (patients, video sequences) with
-    replacement, all images of a drawn group together, as images of one group are not independent.  None for fewer
-    than 2 groups.  With few groups (a test split of 4 patients or 5 sequences) the interval is wide: that is the
-    honest size of what such a split can show."""
-    names = sorted(group_counts)
-    if len(names) < 2:
+    replacement, all images of a drawn group together, as images of one group are not independent.  ``rows``: as
+    :func:`summarise`.  None for fewer than 2 groups.  With few groups (a test split of 4 patients or 5 sequences)
+    the interval is wide, and if anything too narrow (few distinct resamples, never past the best or worst group)."""
+    arrays = _group_arrays(rows)
+    if len(arrays[0]) < 2:
         return None
-    idx = {g: i for i, g in enumerate(names)}
-    sums = np.zeros(len(names))
-    sizes = np.zeros(len(names))
-    for g, d in zip(image_groups, image_dice):
-        sums[idx[g]] += d
-        sizes[idx[g]] += 1
-    gdice = np.array([scores(group_counts[g])["dice"] for g in names])
-    draw = np.random.default_rng(seed).integers(0, len(names), size=(n, len(names)))
-    per_image = sums[draw].sum(1) / sizes[draw].sum(1)
-    per_group = gdice[draw].mean(1)
-    q = lambda v: [round(float(x), 4) for x in np.percentile(v, [2.5, 97.5])]  # noqa: E731
-    return {"per_image": q(per_image), "per_group": q(per_group), "resamples": n, "unit": "group", "seed": seed}
+    m = _means(arrays, _draws(len(arrays[0]), seed, n))
+    return {"per_image": _pct(m["per_image"]), "per_group": _pct(m["per_group"]), "resamples": n, "unit": "group",
+            "seed": seed}
+
+
+def paired_difference_ci(rows_new, rows_base, seed: int = 0, n: int = BOOTSTRAP_RESAMPLES) -> dict | None:
+    """Whether one model beats another on the same test cases: the 95 % interval of (new − base) for both Dice means,
+    the same group resamples applied to both (paired), so what the cases share cancels out.  Both row lists must
+    score the same images.  None for fewer than 2 groups."""
+    if [(k, g) for k, g, _ in rows_new] != [(k, g) for k, g, _ in rows_base]:
+        raise ValueError("paired_difference_ci: the two models were not scored on the same images")
+    a, b = _group_arrays(rows_new), _group_arrays(rows_base)
+    if len(a[0]) < 2:
+        return None
+    draw = _draws(len(a[0]), seed, n)
+    ma, mb = _means(a, draw), _means(b, draw)
+    return {k: _pct(ma[k] - mb[k]) for k in ("per_image", "per_group")} | {"resamples": n, "unit": "group",
+                                                                            "seed": seed}

@@ -133,8 +133,9 @@ def _infer(compiled, x: np.ndarray) -> np.ndarray:
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def eval_segmentation(compiled, rec: dict, samples, threshold: float | None = None) -> dict:
-    from .metrics import counts, summarise
+def eval_rows(compiled, rec: dict, samples, threshold: float | None = None) -> list:
+    """(key, group, tp/fp/fn counts) per test image, for :func:`metrics.summarise` and paired comparisons."""
+    from .metrics import counts
 
     thr = rec.get("threshold", 0.5) if threshold is None else threshold
     rows = []
@@ -144,7 +145,13 @@ def eval_segmentation(compiled, rec: dict, samples, threshold: float | None = No
         pred = apply_postprocess(restore_mask(_infer(compiled, x), info, "sigmoid", thr, rec["input"]["resize"]),
                                  rec.get("postprocess"))
         rows.append((s.key, s.group, counts(pred, mask)))
-    return summarise(rows)
+    return rows
+
+
+def eval_segmentation(compiled, rec: dict, samples, threshold: float | None = None) -> dict:
+    from .metrics import summarise
+
+    return summarise(eval_rows(compiled, rec, samples, threshold))
 
 
 def choose_threshold(compiled, rec: dict, samples) -> tuple[float, dict]:
@@ -319,9 +326,13 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
                      f"{metrics['threshold_val_dice']}")
         metrics["threshold"] = rec["threshold"]
         metrics["train_parts"] = rec.get("train_parts", ["train"])
-        m32 = eval_segmentation(c32, rec, test)
+        from .metrics import paired_difference_ci, summarise
+
+        r32 = eval_rows(c32, rec, test)
+        m32 = summarise(r32)
         progress(f"{task}: FP32 test {m32['per_image']['dice']:.4f} (per image) {m32['per_group']['dice']:.4f} (per group)")
-        m8 = eval_segmentation(c8, rec, test)
+        r8 = eval_rows(c8, rec, test)
+        m8 = summarise(r8)
         progress(f"{task}: INT8 test {m8['per_image']['dice']:.4f} (per image) {m8['per_group']['dice']:.4f} (per group)")
         key = "per_group" if rec["primary"] == "dice_per_group" else "per_image"
         metrics.update({
@@ -329,6 +340,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
             "target": rec["target"], "test_fp32": m32, "test_int8": m8,
             "primary_fp32": round(m32[key]["dice"], 4), "primary_int8": round(m8[key]["dice"], 4),
             "int8_minus_fp32": {k: round(m8[key][k] - m32[key][k], 4) for k in m32[key]},
+            "int8_minus_fp32_dice_ci95": (paired_difference_ci(r8, r32) or {}).get(key),
         })
         metrics["meets_target"] = bool(m8[key]["dice"] >= rec["target"] and m32[key]["dice"] >= rec["target"])
         metrics["int8_within_0.01"] = bool(all(abs(v) <= 0.01 for v in metrics["int8_minus_fp32"].values()))
@@ -340,13 +352,15 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
             # the installed version with its own input contract, threshold and post-processing
             base_rec = dict(rec, input=dict(base.raw["input"]), threshold=base.threshold,
                             postprocess=dict(base.postprocess))
-            mb = eval_segmentation(c_base, base_rec, test)
+            rb = eval_rows(c_base, base_rec, test)
+            mb = summarise(rb)
             metrics["comparison"] = {
                 "baseline_id": base.id, "baseline_version": base.version, "baseline_sha256": base.sha256,
                 "metric": metrics["primary_metric"] + " (INT8)", "n_cases": len(test),
                 "eval_set_sha256": metrics["eval_set_sha256"], "primary_baseline": round(mb[key]["dice"], 4),
                 "primary_new": metrics["primary_int8"],
                 "delta": round(metrics["primary_int8"] - mb[key]["dice"], 4),
+                "delta_ci95": (paired_difference_ci(r8, rb) or {}).get(key),
                 "better_or_equal": bool(metrics["primary_int8"] >= round(mb[key]["dice"], 4))}
             progress(f"{task}: {version} INT8 {metrics['primary_int8']:.4f} vs installed {base.version} "
                      f"{mb[key]['dice']:.4f} on the same {len(test)} test cases")
