@@ -8,7 +8,8 @@ An archive is unpacked once into the user's cache, ``$MEDROUTE_ARCHIVE_DIR`` or 
 again reuses it, and the study keeps the same source paths (so its autosave and sessions find it again).  Unpacking
 goes to a temporary folder renamed into place when complete, so a crash never leaves a half-unpacked study.  Checks:
 damaged or truncated archives, password protection, member names that would escape the folder (tar links and
-device files are skipped), more unpacked bytes than memory allows a study (zip bombs), not enough free disk.  Entries unused for 30 days are removed (only
+device files are skipped), more unpacked bytes than memory allows a study (zip bombs; a tar's sizes are checked
+header by header), more than 100 000 files, not enough free disk.  Entries unused for 30 days are removed (only
 folders this module made: ``<name>-<16 hex>`` holding its completion marker, and its temporary folders).
 """
 
@@ -215,7 +216,7 @@ def _write_member(path: Path, name: str, src, dst: Path, budget: int) -> int:
         return _copy(src, dst, budget, path)
     except OSError as e:
         if e.errno == errno.ENOSPC:
-            raise TooLargeError(f"{path.name}: the cache disk ({dst.parent}) is full.", path) from None
+            raise TooLargeError(f"{path.name}: the cache disk ({cache_dir()}) is full.", path) from None
         if e.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EINVAL):
             raise CorruptFileError(f"{path.name}: the archive holds file names that cannot be unpacked side by side "
                                    f"or are too long ('{name}'); it was not opened.", path) from None
