@@ -147,6 +147,14 @@ def test_compressed_dicom_decoders(app, tmp_path):
         shutil.copy(f, dst)
         r = _run(app, "info", dst, "--json")
         assert r.returncode == 0, (name, r.stderr)
+    import tarfile  # tar archives, compressed with bzip2 and xz (modules the frozen app must carry)
+
+    for mode in ("bz2", "xz"):
+        t = tmp_path / f"mr.tar.{mode}"
+        with tarfile.open(t, f"w:{mode}") as tf:
+            tf.add(get_testdata_file("MR_small.dcm"), "export/MR_small.dcm")
+        r = _run(app, "info", t, "--json")
+        assert r.returncode == 0 and '"DICOM' in r.stdout, (t.name, r.stderr)
 
 
 def test_view_screenshot_offscreen(app, tmp_path):
