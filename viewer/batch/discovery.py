@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..io._dicom_scan import is_dicom_file
+from ..io.archive import ARCHIVE_EXTS
 
 from ..errors import EmptyInputError, NotFoundError
 
 SIDECAR_EXTS = (".csv", ".tsv", ".json", ".md", ".sha256", ".md5", ".log", ".toml", ".yaml", ".yml", ".tmp")
 STUDY_EXTS = (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nrrd", ".mha", ".mhd", ".dcm.gz",
-              ".dcm", ".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar", ".zip", ".gz")
+              ".dcm") + ARCHIVE_EXTS  # longest first within each: '.tar.gz' before '.gz'
 
 
 @dataclass(frozen=True)
