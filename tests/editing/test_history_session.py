@@ -156,6 +156,27 @@ def test_session_roundtrip_in_one_file(tmp_path, session):
         Session.load(tmp_path / "bad.mrsession", study=session.study)
 
 
+@pytest.mark.parametrize("damage, match", [
+    (lambda m: m.pop("study"), "which study"),
+    (lambda m: m["view_state"].update(cursor=None), "damaged"),
+    (lambda m: m.update(provenance={"3": "garbage"}), "damaged"),
+    (lambda m: m.update(version=99), "newer MedRoute"),
+])
+def test_a_damaged_session_file_is_a_typed_error(tmp_path, session, damage, match):
+    import json
+    import zipfile
+
+    from viewer.editing.session import read_session_file, write_session_file
+
+    stroke(session.editor, 4, [(10, 10)])
+    labels, meta = read_session_file(session.save(tmp_path / "ok.mrsession"))
+    damage(meta)
+    with zipfile.ZipFile(write_session_file(tmp_path / "bad.mrsession", labels, meta)) as zf:
+        assert json.loads(zf.read("meta.json")) == meta
+    with pytest.raises(SessionError, match=match):
+        Session.load(tmp_path / "bad.mrsession", study=session.study)
+
+
 def test_each_session_has_its_own_recovery_file_and_live_processes_keep_theirs(tmp_path, session):
     """Two MedRoute processes (or two studies in one) never share a recovery file; at start, only files whose
     process is gone are offered, newest first; a process still running keeps its file; a pid reused by a process

@@ -159,6 +159,8 @@ class Autosaver:
                 self.last_error = ""
             except MedRouteError as e:
                 self.last_error = str(e)
+            except Exception as e:  # noqa: BLE001 - a background thread must not die silently: the UI shows this
+                self.last_error = f"The autosave of {self.path} failed ({type(e).__name__}: {e})."
 
     def flush(self) -> None:
         """Write the current labels now, on this thread, after any background write in flight."""

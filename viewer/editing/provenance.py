@@ -71,4 +71,8 @@ class Provenance:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Provenance:
-        return cls({int(k): v for k, v in (d or {}).items()})
+        """ValueError when ``d`` is not what :meth:`to_dict` writes (slice number -> entry with a "source")."""
+        entries = {int(k): v for k, v in (d or {}).items()}
+        if not all(isinstance(v, dict) and isinstance(v.get("source"), str) for v in entries.values()):
+            raise ValueError("provenance entries without a source")
+        return cls(entries)

@@ -107,6 +107,14 @@ class Session:
                 study = open_study(ref["path"], series=ref.get("series_uid") or None)
             except MedRouteError as e:
                 raise SessionError(f"{Path(path).name}: the study it belongs to cannot be opened ({e})", path) from e
+        try:
+            return cls._from_meta(path, labels, meta, study)
+        except (KeyError, TypeError, ValueError) as e:
+            raise SessionError(f"{Path(path).name} is damaged ({type(e).__name__}: {e}); its labels cannot be "
+                               "restored from it.", path) from e
+
+    @classmethod
+    def _from_meta(cls, path, labels, meta, study) -> Session:
         ref = meta["study"]
         if tuple(ref["shape"]) != tuple(study.shape) or tuple(labels.shape) != tuple(study.shape) or \
                 not Geometry.from_dict(ref["geometry"]).is_close(study.geometry, atol=1e-3):
@@ -144,8 +152,15 @@ def read_session_meta(path) -> dict:
             meta = json.loads(zf.read("meta.json"))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
         raise SessionError(f"{Path(path).name} is not a readable MedRoute session ({e}).", path) from e
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SessionError(f"{Path(path).name} is not a MedRoute session file.", path)
+    if int(meta.get("version", 1) or 1) > VERSION:
+        raise SessionError(f"{Path(path).name} was saved by a newer MedRoute (session format {meta.get('version')}); "
+                           "update MedRoute to open it.", path)
+    study = meta.get("study")
+    if not (isinstance(study, dict) and isinstance(study.get("shape"), list) and isinstance(study.get("geometry"), dict)
+            and isinstance(study.get("path"), str)):
+        raise SessionError(f"{Path(path).name} is damaged: it does not say which study it belongs to.", path)
     return meta
 
 

@@ -41,7 +41,7 @@ class ExportCase:
         if not self.source_key:
             self.source_key = source_key(self.study)
         if not self.group_key:
-            self.group_key = self.study.metadata.get("StudyInstanceUID") or self.source_key
+            self.group_key = patient_key(self.study) or self.study.metadata.get("StudyInstanceUID") or self.source_key
 
     @property
     def is_2d(self) -> bool:
@@ -74,6 +74,22 @@ def voxel_hash(v: np.ndarray) -> str:
     h = hashlib.sha256(str((v.shape, str(v.dtype))).encode())
     h.update(np.ascontiguousarray(v).data)
     return h.hexdigest()
+
+
+def patient_key(study) -> str:
+    """The patient a DICOM study belongs to (PatientID, with its issuer), read from the source file's header, so
+    that a baseline and a follow-up study of one patient land in the same split group; "" when the study is not
+    DICOM or carries no PatientID.  Only ever used through the pseudonymizer's keyed hash, never written."""
+    if not str(study.format).upper().startswith("DICOM") or not study.source:
+        return ""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(study.source[0], stop_before_pixels=True, specific_tags=["PatientID", "IssuerOfPatientID"])
+    except Exception:  # noqa: BLE001 - unreadable now: fall back to the study as the group
+        return ""
+    pid = str(ds.get("PatientID", "") or "").strip()
+    return f"patient:{str(ds.get('IssuerOfPatientID', '') or '').strip()}:{pid}" if pid else ""
 
 
 def source_key(study) -> str:

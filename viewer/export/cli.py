@@ -12,27 +12,53 @@ from .deid import ExportError
 def export_sessions(sessions, out, task, fmt="nnunet", dicom_seg_dir=None, **kw):
     """Export saved sessions; a DICOM study also gets a DICOM SEG (outside the dataset) when ``dicom_seg_dir``."""
     from .cases import case_from_session_file
-    from .dataset import export_cases
 
-    cases = [case_from_session_file(p) for p in sessions]
+    return export_with_segs([case_from_session_file(p) for p in sessions], out, task, fmt, dicom_seg_dir, **kw)
+
+
+def export_with_segs(cases, out, task, fmt="nnunet", seg_dir=None, **kw):
+    """:func:`export_cases`, then a DICOM SEG per case that can have one into ``seg_dir``.  Everything that can be
+    checked without writing (where the SEGs go, which cases can have one) is checked before the dataset is touched;
+    cases that cannot have a SEG are named in ``report.notes``."""
+    from .dataset import LAYOUTS, export_cases, resolve_dataset_dir
+    from .dicom_seg import seg_problem
+
+    skipped = []
+    if seg_dir:
+        target = resolve_dataset_dir(out, LAYOUTS[fmt](), task, kw.get("dataset_id"), kw.get("name")).resolve()
+        where = Path(seg_dir).expanduser().resolve()
+        if where == target or target in where.parents:
+            raise ExportError(f"The DICOM SEG folder {where} is inside the training dataset {target}: a SEG carries "
+                              "the patient's name and ID, so keep it outside (choose another --dicom-seg folder).")
+        skipped = [(c, seg_problem(c.study, c.labels)) for c in cases]
+        skipped = [(c, why) for c, why in skipped if why]
     rep = export_cases(cases, out, task, fmt, **kw)
-    if dicom_seg_dir:
-        rep.dicom_seg = write_segs(cases, rep, dicom_seg_dir)
+    if seg_dir:
+        rep.notes += [f"no DICOM SEG for {c.study.name}: {why}" for c, why in skipped]
+        rep.dicom_seg = write_segs([c for c in cases if all(c is not s for s, _ in skipped)], rep, seg_dir)
     return rep
 
 
 def write_segs(cases, rep, seg_dir) -> list[Path]:
+    """A DICOM SEG per case into ``seg_dir``, named by the case's pseudonym.  The dataset is already written, so a
+    SEG that fails does not stop the others; the failures are raised together at the end."""
     from .deid import Pseudonymizer
     from .dicom_seg import write_dicom_seg
 
     pseudo = Pseudonymizer(rep.key_file)
-    out = []
+    out, failed = [], []
     for c in cases:
         if not str(c.study.format).upper().startswith("DICOM"):
             continue
         models = c.provenance.get("source_models") or []
-        out.append(write_dicom_seg(c.study, c.labels, Path(seg_dir) / f"{pseudo.case_id(c.source_key)}_seg.dcm",
-                                   c.label_names, models[0] if models else None))
+        try:
+            out.append(write_dicom_seg(c.study, c.labels, Path(seg_dir) / f"{pseudo.case_id(c.source_key)}_seg.dcm",
+                                       c.label_names, models[0] if models else None))
+        except ExportError as e:
+            failed.append(f"{c.study.name}: {e}")
+    if failed:
+        raise ExportError(f"The dataset {rep.dataset} was written, but {len(failed)} DICOM SEG(s) failed: "
+                          + "; ".join(failed) + (f" ({len(out)} written)." if out else "."))
     return out
 
 
@@ -66,12 +92,9 @@ def _cmd_export(args) -> int:
         if not (args.images and args.labels):
             raise ExportError("--images and --labels go together (two folders with matching file names).")
         from .cases import case_from_files, pair_files
-        from .dataset import export_cases
 
         cases = [case_from_files(i, lab, args.group_pattern) for i, lab in pair_files(args.images, args.labels)]
-        rep = export_cases(cases, args.out, args.task, args.format, **kw)
-        if args.dicom_seg:
-            rep.dicom_seg = write_segs(cases, rep, args.dicom_seg)
+        rep = export_with_segs(cases, args.out, args.task, args.format, args.dicom_seg, **kw)
     elif args.sessions:
         rep = export_sessions(args.sessions, args.out, args.task, args.format, args.dicom_seg, **kw)
     else:
@@ -83,6 +106,8 @@ def _cmd_export(args) -> int:
               f"{rep.num_training}; pseudonym key file (keep it private): {rep.key_file}")
         for p in rep.dicom_seg:
             print(f"DICOM SEG: {p}")
+        for n in rep.notes:
+            print(f"note: {n}")
     return 0
 
 

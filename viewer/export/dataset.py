@@ -44,11 +44,12 @@ class ExportReport:
     key_file: Path | None = None
     num_training: int = 0
     dicom_seg: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"dataset": str(self.dataset), "layout": self.layout, "added": self.added, "replaced": self.replaced,
                 "key_file": str(self.key_file) if self.key_file else None, "numTraining": self.num_training,
-                "dicom_seg": [str(p) for p in self.dicom_seg]}
+                "dicom_seg": [str(p) for p in self.dicom_seg], "notes": self.notes}
 
 
 def camel(task: str) -> str:
@@ -62,29 +63,40 @@ def resolve_dataset_dir(out, layout, task: str, dataset_id: int | None = None, n
         return out
     if dataset_id is None and out.is_dir():  # an existing dataset of this task?
         for d in sorted(out.iterdir()):
-            m = layout.folder_re.match(d.name)
-            if m and (d / MANIFEST).is_file():
-                try:
-                    if json.loads((d / MANIFEST).read_text()).get("task") == task:
-                        return d
-                except (OSError, ValueError):
-                    continue
+            if layout.folder_re.match(d.name) and _holds_task(d, layout, task):
+                return d
     did = layout.default_id(task) if dataset_id is None else int(dataset_id)
     prefix = layout.folder_name(did, "x")[:-1]
     if out.is_dir():
         taken = [d for d in out.iterdir() if d.name.startswith(prefix) and layout.folder_re.match(d.name)]
         if taken and (name is None or taken[0].name != layout.folder_name(did, name)):
+            if name is None and _holds_task(taken[0], layout, task):
+                return taken[0]  # the same task's dataset under this id: add to it
             if name is not None or dataset_id is not None:
                 raise ExportError(f"Dataset id {did} is already used by {taken[0].name} in {out}; choose another id.")
             return taken[0]
     return out / layout.folder_name(did, name or camel(task))
 
 
+def _holds_task(d: Path, layout, task: str) -> bool:
+    """True when ``d`` is a MedRoute dataset of ``task`` in ``layout`` (its manifest says so)."""
+    try:
+        state = json.loads((d / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and state.get("task") == task and state.get("layout", layout.kind) == layout.kind
+
+
 @contextlib.contextmanager
 def _locked(parent: Path, name: str):
-    parent.mkdir(parents=True, exist_ok=True)
     lock = parent / f".{name}.lock"
-    with open(lock, "a+") as f:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock, "a+")
+    except OSError as e:
+        raise ExportError(f"Cannot export into {parent}: the folder cannot be created or written "
+                          f"({e.strerror or e}).") from e
+    with f:
         try:
             import fcntl
 

@@ -135,7 +135,11 @@ def atomic_path(path: str | Path):
         raise SaveError(f"Cannot create the folder {parent} ({e.strerror}).", path) from e
     # Keep the full suffix (".nii.gz") so libraries that pick a writer by extension still work.
     name = path.name
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp" + _suffixes(name), dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp" + _suffixes(name), dir=parent)
+    except OSError as e:  # a read-only or full folder: say so, typed, before anything is written
+        raise SaveError(f"Cannot write {path}: the folder {parent} does not accept new files ({e.strerror or e}).",
+                        path) from e
     os.close(fd)
     tmp_path = Path(tmp)
     try:

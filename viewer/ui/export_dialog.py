@@ -60,8 +60,9 @@ class ExportDialog(QtWidgets.QDialog):
 def run_export(win, opts: dict):
     """Export the window's current session with ``opts``; returns the :class:`ExportReport`."""
     from ..editing import Session
-    from ..export import case_from_session, export_cases
-    from ..export.cli import write_segs
+    from ..export import case_from_session
+    from ..export.cli import export_with_segs
+    from ..export.dataset import LAYOUTS, resolve_dataset_dir
 
     editing = getattr(win, "editing", None)
     session = editing.ensure_session() if editing is not None else None
@@ -69,10 +70,11 @@ def run_export(win, opts: dict):
         session = Session(win.study, win.labelmap)
     seg = getattr(win, "last_segmentation", None)
     case = case_from_session(session, seg.provenance if hasattr(seg, "provenance") else seg)
-    rep = export_cases([case], opts["out"], opts["task"], opts["fmt"], overwrite=opts["overwrite"])
-    if opts.get("dicom_seg"):
-        rep.dicom_seg = write_segs([case], rep, Path(opts["out"]) / f"{rep.dataset.name}_dicom_seg")
-    return rep
+    seg_dir = None
+    if opts.get("dicom_seg"):  # beside the dataset, never inside it (a SEG carries the patient's identity)
+        ds = resolve_dataset_dir(opts["out"], LAYOUTS[opts["fmt"]](), opts["task"])
+        seg_dir = ds.parent / f"{ds.name}_dicom_seg"
+    return export_with_segs([case], opts["out"], opts["task"], opts["fmt"], seg_dir, overwrite=opts["overwrite"])
 
 
 def export_for_retraining(win) -> None:
@@ -98,4 +100,5 @@ def export_for_retraining(win) -> None:
     msg = f"Exported to {rep.dataset} ({rep.num_training} cases)."
     if rep.dicom_seg:
         msg += f"\nDICOM SEG: {rep.dicom_seg[0]}"
+    msg += "".join(f"\nNote: {n}" for n in rep.notes)
     QtWidgets.QMessageBox.information(win, "Export for retraining", msg)
