@@ -91,9 +91,29 @@ def read_header(path: Path, force: bool = False, defer: bool = True):
 
     with reading(path, "DICOM file"):
         try:
-            return pydicom.dcmread(str(path), defer_size="4 KB" if defer else None, force=force)
+            ds = pydicom.dcmread(str(path), defer_size="4 KB" if defer else None, force=force)
         except pydicom.errors.InvalidDicomError as e:
             raise UnsupportedFormatError(f"{path.name}: this is not a DICOM file.", path) from e
+    _infer_transfer_syntax(ds)
+    return ds
+
+
+def _infer_transfer_syntax(ds) -> None:
+    """A data set without file meta (ACR-NEMA style, or written without a preamble) gets the transfer syntax it
+    was actually read with, so that its uncompressed pixels can be decoded."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None or little is None:
+        return
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian) if little \
+        else ExplicitVRBigEndian
 
 
 def _floats(v, n):
@@ -153,8 +173,10 @@ def _frame_attrs(ds, k: int | None):
             pm = item.get("PixelMeasuresSequence")
             if pm and len(pm) and pm[0].get("PixelSpacing"):
                 ps = _floats(pm[0].get("PixelSpacing"), 2)
-    if ps is None:
+    if ps is None or not np.all(ps > 0):  # 0\\0 (seen on real CR files) means "not known", like no value
         ps = _floats(ds.get("ImagerPixelSpacing"), 2)
+    if ps is None or not np.all(ps > 0):
+        ps = None
     return pos, ori, (None if ps is None else (float(ps[0]), float(ps[1])))
 
 
@@ -190,6 +212,8 @@ def frames_of(ds, path: str) -> list[Frame]:
             offsets = None
         if offsets is not None and len(offsets) == n and ori is not None:
             normal = slice_normal(ori[:3], ori[3:])
+            if offsets[0] != 0 and abs(offsets[0] - float(np.dot(positions[0], normal))) < 1e-3:
+                offsets = [o - offsets[0] for o in offsets]  # the "absolute" form: the offsets are positions along z
             for f, off in zip(out, offsets):
                 f.position = positions[0] + off * normal
         else:
@@ -223,6 +247,16 @@ def raw_value(ds, tag: int):
 
 
 _TAG_SERIES_UID, _TAG_ROWS, _TAG_COLS, _TAG_SPP = 0x0020000E, 0x00280010, 0x00280011, 0x00280002
+_TAG_ECHO, _TAG_ACQ, _TAG_TEMPORAL = 0x00180086, 0x00200012, 0x00200100  # EchoNumbers, AcquisitionNumber, TemporalPositionIdentifier
+
+
+def _number(v) -> float:
+    """A raw IS/DS value as a number for ordering (bytes or text; the first of several); 0 when absent or odd."""
+    try:
+        text = v.decode("ascii", "replace") if isinstance(v, (bytes, bytearray)) else str(v if v is not None else "")
+        return float(text.strip(" \x00").split("\\")[0] or 0)
+    except ValueError:
+        return 0.0
 
 
 def _group_key(fr: Frame) -> tuple:
@@ -236,6 +270,7 @@ def _group_key(fr: Frame) -> tuple:
         raw_value(ds, _TAG_COLS),
         raw_value(ds, _TAG_SPP),
         None if fr.pixel_spacing is None else tuple(np.round(fr.pixel_spacing, 4)),
+        raw_value(ds, _TAG_ECHO),  # the echoes of a multi-echo series are separate volumes (as dcm2niix splits them)
     )
 
 
@@ -324,8 +359,13 @@ def scan_files(files: list[Path], origin: Path) -> tuple[list[SeriesGroup], list
         by_uid.setdefault(g.uid, []).append(g)
     for uid, parts in by_uid.items():
         if len(parts) > 1:
+            if len({p.key[:-1] for p in parts}) == 1:  # the parts differ only in their echo number
+                for i, g in enumerate(sorted(parts, key=lambda p: _number(p.key[-1])), start=1):
+                    g.split_reason = f"echo {_number(g.key[-1]):g} ({i} of {len(parts)} echoes)"
+                    g.uid = f"{uid}#{i}"
+                continue
             for i, g in enumerate(sorted(parts, key=lambda p: -len(p.frames)), start=1):
-                g.split_reason = f"part {i} of {len(parts)} (the series mixes orientations or image sizes)"
+                g.split_reason = f"part {i} of {len(parts)} (the series mixes orientations, image sizes or echoes)"
                 g.uid = f"{uid}#{i}"
     series.sort(key=lambda g: (-len(g.frames), g.uid))
     if not series:
@@ -349,7 +389,10 @@ def sort_frames(g: SeriesGroup) -> tuple[list[Frame], np.ndarray | None, list[st
         return frames, None, notes
     n = slice_normal(frames[0].orientation[:3], frames[0].orientation[3:])
     proj = np.array([float(np.dot(f.position, n)) for f in frames])
-    order = np.argsort(proj, kind="stable")
+    # At one position, the earliest time point / acquisition / instance first, whatever the files are called
+    order = sorted(range(len(frames)), key=lambda i: (proj[i], _number(raw_value(frames[i].ds, _TAG_TEMPORAL)),
+                                                      _number(raw_value(frames[i].ds, _TAG_ACQ)), frames[i].instance,
+                                                      frames[i].index or 0, frames[i].path))
     frames = [frames[i] for i in order]
     proj = proj[order]
     # Duplicate positions: several acquisitions / time points in one series.  Keep the first of each position.
@@ -359,7 +402,7 @@ def sort_frames(g: SeriesGroup) -> tuple[list[Frame], np.ndarray | None, list[st
             dup = int((~keep).sum())
             notes.append(
                 f"{dup} slice(s) share a position with another slice (several acquisitions or time points); "
-                "only the first at each position is shown."
+                "at each position only the first (by time point, acquisition and instance number) is shown."
             )
             frames = [f for f, k in zip(frames, keep) if k]
             proj = proj[keep]

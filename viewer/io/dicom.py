@@ -51,6 +51,10 @@ def scan_dicom(path: Path) -> tuple[list[scan_mod.SeriesGroup], list[str]]:
         if str(getattr(getattr(ds, "file_meta", None), "get", lambda *_: "")("MediaStorageSOPClassUID", "")) == scan_mod.DICOMDIR_SOP:
             return scan_dicom_files(scan_mod.expand_dicomdir(path), path)
         frames = scan_mod.frames_of(ds, str(path))
+        if not frames and _should_hold_image(ds):
+            raise CorruptFileError(
+                f"{path.name}: this DICOM image is incomplete: it is an image file but its pixel data is missing or "
+                "cut short (an interrupted copy or transfer?).", path)
         if not frames:
             raise UnsupportedFormatError(
                 f"{path.name}: this DICOM file holds no image (it may be a report, structured document or presentation state).",
@@ -62,6 +66,18 @@ def scan_dicom(path: Path) -> tuple[list[scan_mod.SeriesGroup], list[str]]:
                                  samples=int(ds.get("SamplesPerPixel", 1) or 1), frames=frames)
         return [g], []
     return scan_dicom_files(files, path)
+
+
+def _should_hold_image(ds) -> bool:
+    """True for a data set whose header says it is an image (image attributes, or an image / dose SOP class)."""
+    from pydicom.uid import UID
+
+    if ds.get("Rows") and ds.get("Columns") and ds.get("BitsAllocated"):
+        return True
+    meta = getattr(ds, "file_meta", None)
+    sop = str(ds.get("SOPClassUID", "") or (meta.get("MediaStorageSOPClassUID", "") if meta is not None else ""))
+    name = UID(sop).name if sop else ""
+    return "Image Storage" in name or name == "RT Dose Storage"
 
 
 def scan_dicom_files(files: list[Path], origin: Path):
@@ -81,6 +97,8 @@ def pick_series(groups: list[scan_mod.SeriesGroup], series: str | int | None, pa
 
 def _rescale(ds, k: int | None) -> tuple[float, float]:
     slope, inter = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if str(ds.get("Modality", "")) == "RTDOSE" and ds.get("DoseGridScaling") not in (None, ""):
+        slope, inter = ds.get("DoseGridScaling"), 0.0  # stored integers x DoseGridScaling = dose in DoseUnits (Gy)
     if k is not None:
         for seq_name, idx in (("SharedFunctionalGroupsSequence", 0), ("PerFrameFunctionalGroupsSequence", k)):
             seq = ds.get(seq_name)
@@ -104,14 +122,15 @@ def _rescale(ds, k: int | None) -> tuple[float, float]:
 _NATIVE_LE = {"1.2.840.10008.1.2.1", "1.2.840.10008.1.2"}  # Explicit / Implicit VR Little Endian
 
 
-def _native_plan(ds) -> tuple[np.dtype, int, int] | None:
-    """(dtype, rows, cols) when uncompressed single-frame grey pixels can be taken straight from the buffer.
+def _native_plan(ds) -> tuple[np.dtype, int, int, int] | None:
+    """(dtype, rows, cols, mask) when uncompressed single-frame grey pixels can be taken straight from the buffer.
 
     This is what pixel_array returns, without its per-file checks; None means "use pydicom's pixel_array".
 
-    Only for the plain case: little-endian, 8/16/32 bits allocated, unsigned or signed with BitsStored ==
-    BitsAllocated (no sign extension needed); pydicom does not mask unused high bits of unsigned data either.  Everything else goes
-    through pydicom's pixel_array.
+    Only for the plain case: little-endian, 8/16/32 bits allocated, unsigned (the bits above BitsStored are masked
+    off, as pydicom does: old CR/MR files keep overlay planes there, PS3.5 8.1.1) or signed with BitsStored ==
+    BitsAllocated (no sign extension needed), and HighBit = BitsStored - 1.  Everything else goes through pydicom's
+    pixel_array.
     """
     meta = getattr(ds, "file_meta", None)
     ts = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
@@ -121,17 +140,21 @@ def _native_plan(ds) -> tuple[np.dtype, int, int] | None:
         return None
     ba, bs = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("BitsStored", 0) or 0)
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    if ba not in (8, 16, 32) or bs > ba or (signed and bs != ba) or "PixelData" not in ds:
+    if ba not in (8, 16, 32) or not 0 < bs <= ba or (signed and bs != ba) or "PixelData" not in ds:
         return None
-    return np.dtype(f"<{'i' if signed else 'u'}{ba // 8}"), int(ds.Rows), int(ds.Columns)
+    hb = ds.get("HighBit")
+    if hb is not None and int(hb) != bs - 1:
+        return None
+    return np.dtype(f"<{'i' if signed else 'u'}{ba // 8}"), int(ds.Rows), int(ds.Columns), (1 << bs) - 1 if bs < ba else 0
 
 
 def _from_buffer(ds, plan) -> np.ndarray | None:
-    dtype, rows, cols = plan
+    dtype, rows, cols, mask = plan
     buf = ds.PixelData
     if not isinstance(buf, (bytes, bytearray)) or len(buf) < rows * cols * dtype.itemsize:
         return None
-    return np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
+    arr = np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
+    return arr & dtype.newbyteorder("=").type(mask) if mask else arr
 
 
 def _decode(ds, path: str, plan=None) -> np.ndarray:
@@ -244,6 +267,7 @@ def load_series(g: scan_mod.SeriesGroup, origin: Path, all_groups: list[scan_mod
             val = _modality(arr, fr.ds, fr.index)
             if out is None:
                 dtype = _out_dtype(arr, params, ds0, lut)
+                check_size(shape, dtype, first.path)  # rescaled values may need a wider type than the stored bits
                 out = np.empty(shape, dtype=dtype)
             if val.ndim == 3 and out.ndim == 3:  # colour frame in a grey series
                 raise InconsistentSeriesError(f"{Path(fr.path).name}: a colour image in a grey series.", fr.path)

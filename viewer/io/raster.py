@@ -24,6 +24,11 @@ def _pil_array(path: Path) -> tuple[np.ndarray, list[str]]:
         w, h = im.size
         bands = len(im.getbands())
         check_size((h, w, max(bands, 1)), np.uint16 if im.mode.startswith("I") else np.uint8, path)
+        if im.getexif().get(0x0112, 1) not in (1, None):  # EXIF Orientation: show the photo upright, as a camera meant
+            from PIL import ImageOps
+
+            im = ImageOps.exif_transpose(im)
+            warnings.append("The photo was turned upright as its EXIF orientation tag says.")
         mode = im.mode
         if mode == "P" or mode == "PA":
             im = im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB")
@@ -54,8 +59,15 @@ def _tiff_array(path: Path) -> tuple[np.ndarray, list[str]]:
     import tifffile
 
     warnings: list[str] = []
-    with tifffile.TiffFile(path) as tif:
+    with _tifffile_complaints() as complaints, tifffile.TiffFile(path) as tif:
+        pages = len(tif.pages)  # walks the whole page chain: a file cut short breaks it, and tifffile logs that
         series = tif.series[0]
+        declared = _declared_pages(tif)
+        if complaints or (declared and declared > pages):
+            raise CorruptFileError(
+                f"{path.name}: this TIFF is damaged or cut short (an incomplete copy?): "
+                + (f"{declared} images are announced but only {pages} can be read" if declared and declared > pages
+                   else complaints[0]) + ".", path)
         check_size(series.shape, series.dtype, path)
         arr = series.asarray()
     axes = series.axes
@@ -68,6 +80,51 @@ def _tiff_array(path: Path) -> tuple[np.ndarray, list[str]]:
     if arr.ndim == 3 and axes[0] in "SC" and arr.shape[0] in (3, 4) and not axes.endswith("S"):
         arr = np.moveaxis(arr[:3], 0, -1)
     return np.ascontiguousarray(arr), warnings
+
+
+def _declared_pages(tif) -> int:
+    """How many pages the writer announced (ImageJ ``images=``, tifffile's ``shape`` JSON), 0 when unknown."""
+    try:
+        if tif.is_imagej and tif.imagej_metadata:
+            return int(tif.imagej_metadata.get("images", 0) or 0)
+        meta = tif.shaped_metadata
+        if meta and meta[0].get("shape") and len(tif.series) == 1:
+            shape = [int(v) for v in meta[0]["shape"]]
+            first = tif.pages.first
+            per_page = int(np.prod(first.shape)) if first is not None else 0
+            return int(np.prod(shape)) // per_page if per_page else 0
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError):
+        return 0
+    return 0
+
+
+_BROKEN_CHAIN = ("page offset", "invalid offset", "truncat", "corrupt")  # tifffile's words for a damaged file
+
+
+class _tifffile_complaints:
+    """Collects tifffile's log messages about a broken page chain while it parses (it logs them instead of
+    raising, and reads the pages before the break as if they were the whole file); other warnings pass through."""
+
+    def __enter__(self) -> list[str]:
+        import logging
+
+        self.messages: list[str] = []
+        outer = self
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                msg = record.getMessage().split(">", 1)[-1].strip()
+                if record.levelno >= logging.WARNING and any(w in msg.lower() for w in _BROKEN_CHAIN):
+                    outer.messages.append(msg)
+
+        self.logger, self.handler = logging.getLogger("tifffile"), Keep()
+        self.propagate, self.logger.propagate = self.logger.propagate, False  # not on the user's console
+        self.logger.addHandler(self.handler)
+        return self.messages
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self.handler)
+        self.logger.propagate = self.propagate
 
 
 def read_image_array(path: Path) -> tuple[np.ndarray, list[str]]:

@@ -1,0 +1,143 @@
+"""Loader edge cases found in review, on real DICOM files from pydicom / pydicom-data and ../shared/data: overlay
+bits above BitsStored, multi-echo series, zero pixel spacing, data sets without file meta, RT dose scaling and
+absolute frame offsets, cut-short DICOM and TIFF, the memory guard after rescaling, EXIF orientation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from tests.conftest import require_data
+from viewer.errors import CorruptFileError, TooLargeError
+from viewer.io import open_study, scan
+
+
+def test_bits_above_bits_stored_are_masked_as_pydicom_does(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("RG3_UNCI.dcm"))  # real CR, 10 of 16 bits stored
+    a = ds.pixel_array.copy()
+    a[:50, :50] |= 1 << 12  # an old-style overlay plane in the unused high bits
+    ds.PixelData, ds.PhotometricInterpretation = a.tobytes(), "MONOCHROME2"
+    ds.save_as(tmp_path / "overlay_bits.dcm")
+    s = open_study(tmp_path / "overlay_bits.dcm")
+    assert int(s.voxels.max()) <= 1023
+    assert np.array_equal(s.voxels[0], pydicom.dcmread(tmp_path / "overlay_bits.dcm").pixel_array)
+
+
+def _copy_series(src, dst, edit):
+    dst.mkdir()
+    for i, f in enumerate(sorted(src.glob("*.dcm"))):
+        d = pydicom.dcmread(f)
+        edit(d, i)
+        d.save_as(dst / f"{d.SOPInstanceUID}.dcm")  # files named by UID, as many PACS exports do
+
+
+def test_the_echoes_of_a_series_are_separate_volumes_and_never_mixed(tmp_path):
+    src = require_data("dicom_series", "pgbm003_t1post")
+    ref = open_study(src)
+    folder = tmp_path / "dual_echo"
+    folder.mkdir()
+    for echo in (1, 2):
+        def edit(d, i, echo=echo):
+            d.EchoNumbers = echo
+            d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+            if echo == 2:
+                d.PixelData = (d.pixel_array // 4).astype(d.pixel_array.dtype).tobytes()
+        _copy_series(src, folder / f"e{echo}", edit)
+    series = scan(folder)["series"]
+    assert [g["slices"] for g in series] == [ref.shape[0]] * 2
+    assert ["echo 1 (1 of 2 echoes)" in series[0]["description"], "echo 2 (2 of 2 echoes)" in series[1]["description"]] == [True] * 2
+    assert np.array_equal(open_study(folder).voxels, ref.voxels)  # the default is echo 1, whole
+    assert np.array_equal(open_study(folder, series=series[1]["uid"]).voxels, ref.voxels // 4)
+
+
+def test_at_a_shared_position_the_first_acquisition_is_shown_whatever_the_file_names(tmp_path):
+    src = require_data("dicom_series", "pgbm003_t1post")
+    ref = open_study(src)
+
+    def edit(d, i):
+        d.AcquisitionNumber = 1
+    _copy_series(src, tmp_path / "a1", edit)
+
+    def edit2(d, i):
+        d.AcquisitionNumber = 2
+        d.SOPInstanceUID = d.file_meta.MediaStorageSOPInstanceUID = "1.2.3." + str(i)  # sorts before the first
+        d.PixelData = np.zeros_like(d.pixel_array).tobytes()
+    _copy_series(src, tmp_path / "a2", edit2)
+    for f in (tmp_path / "a2").iterdir():
+        f.rename(tmp_path / "a1" / ("0_" + f.name))
+    s = open_study(tmp_path / "a1")
+    assert np.array_equal(s.voxels, ref.voxels) and any("first (by time point" in w for w in s.warnings)
+
+
+def test_zero_pixel_spacing_means_unknown_not_zero(tmp_path):
+    s = open_study(get_testdata_file("RG1_UNCI.dcm"))  # real CR with PixelSpacing 0\0
+    assert all(v > 0 for v in s.geometry.spacing) and s.metadata.get("pixel_size_mm_known") is False
+    s.geometry.world_to_index(np.array([[10.0, 10.0, 0.0]]))  # invertible
+
+
+def test_a_data_set_without_file_meta_opens(tmp_path):
+    from pydicom.filebase import DicomFileLike
+
+    ds = pydicom.dcmread(get_testdata_file("MR_small_implicit.dcm"))
+    out = tmp_path / "acr_nema_style.dcm"
+    with open(out, "wb") as f:
+        fp = DicomFileLike(f)
+        fp.is_little_endian, fp.is_implicit_VR = True, True
+        pydicom.filewriter.write_dataset(fp, ds)
+    assert np.array_equal(open_study(out).voxels[0], ds.pixel_array)
+    assert open_study(get_testdata_file("OT-PAL-8-face.dcm")).shape == (1, 480, 640)
+
+
+def test_rt_dose_is_in_gray_and_absolute_frame_offsets_are_not_added_twice(tmp_path):
+    f = get_testdata_file("rtdose.dcm")
+    ds = pydicom.dcmread(f)
+    s = open_study(f)
+    assert np.allclose(s.voxels, ds.pixel_array * float(ds.DoseGridScaling), rtol=1e-6)
+    z0 = float(ds.ImagePositionPatient[2])
+    step = float(ds.GridFrameOffsetVector[1]) - float(ds.GridFrameOffsetVector[0])
+    ds.GridFrameOffsetVector = [z0 + step * k for k in range(int(ds.NumberOfFrames))]  # PS3.3 C.8.8.3.2 form 2
+    ds.save_as(tmp_path / "rtdose_absolute.dcm")
+    s2 = open_study(tmp_path / "rtdose_absolute.dcm")
+    assert np.allclose(s2.geometry.origin, s.geometry.origin) and np.allclose(s2.geometry.spacing, s.geometry.spacing)
+
+
+@pytest.mark.parametrize("name, keep", [("JPEG2000.dcm", 0.7), ("JPEG2000.dcm", 0.98), ("SC_rgb_rle_2frame.dcm", 0.5)])
+def test_a_cut_short_compressed_dicom_is_called_incomplete(tmp_path, name, keep):
+    data = open(get_testdata_file(name), "rb").read()
+    (tmp_path / name).write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CorruptFileError, match="incomplete|damaged|cut short"):
+        open_study(tmp_path / name)
+
+
+def test_the_memory_guard_counts_the_rescaled_type(monkeypatch):
+    f = get_testdata_file("CT_small.dcm")  # 128 x 128 stored in 16 bits, rescaled to a wider type
+    monkeypatch.setenv("MEDROUTE_MAX_STUDY_BYTES", str(128 * 128 * 2 + 100))
+    with pytest.raises(TooLargeError):
+        open_study(f)
+
+
+def test_a_cut_short_tiff_stack_is_refused_not_shown_with_fewer_pages(tmp_path):
+    import tifffile
+
+    stack = np.random.default_rng(0).integers(0, 60000, (5, 64, 64), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "stack.tif", stack)
+    assert np.array_equal(open_study(tmp_path / "stack.tif").voxels, stack)
+    data = (tmp_path / "stack.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: int(len(data) * 0.98)])
+    with pytest.raises(CorruptFileError, match="cut short"):
+        open_study(tmp_path / "cut.tif")
+
+
+def test_a_jpeg_photo_is_shown_upright_as_its_exif_says(tmp_path):
+    from PIL import Image
+
+    img = np.zeros((30, 40, 3), np.uint8)
+    img[:5, :, 0] = 255  # a red band along the stored top
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    Image.fromarray(img).save(tmp_path / "photo.jpg", exif=exif, quality=100)
+    s = open_study(tmp_path / "photo.jpg")
+    assert s.shape[1:3] == (40, 30)
+    assert s.voxels[0, :, -5:, 0].mean() > 200 and s.voxels[0, :, :5, 0].mean() < 50  # the top band is now on the right
