@@ -99,14 +99,16 @@ def polygon_mask(points_rc, n_rows: int, n_cols: int):
     """Rasterise a closed polygon given as (row, col) vertices (whole numbers are pixel centres).
 
     Returns ((r0, r1, c0, c1), mask) clipped to the image, or None.  Pillow's polygon fill (outline included).
+    Vertices snap to the nearest voxel centre first: Pillow truncates fractional vertices, so a click just below a
+    centre (14.97) would otherwise land in the previous voxel.
     """
     from PIL import Image, ImageDraw
 
-    pts = np.asarray(points_rc, float)
+    pts = np.rint(np.asarray(points_rc, float))
     if len(pts) < 3:
         return None
-    r0, c0 = max(int(np.floor(pts[:, 0].min())), 0), max(int(np.floor(pts[:, 1].min())), 0)
-    r1, c1 = min(int(np.ceil(pts[:, 0].max())) + 1, n_rows), min(int(np.ceil(pts[:, 1].max())) + 1, n_cols)
+    r0, c0 = max(int(pts[:, 0].min()), 0), max(int(pts[:, 1].min()), 0)
+    r1, c1 = min(int(pts[:, 0].max()) + 1, n_rows), min(int(pts[:, 1].max()) + 1, n_cols)
     if r1 <= r0 or c1 <= c0:
         return None
     im = Image.new("L", (c1 - c0, r1 - r0), 0)

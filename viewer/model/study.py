@@ -80,8 +80,9 @@ class Study:
 
     @property
     def is_rgb(self) -> bool:
-        """Colour pixels (8-bit RGB / RGBA), not the volumes of a 4D image that happen to number 3 or 4."""
-        return (self.voxels.ndim == 4 and self.voxels.shape[3] in (3, 4) and self.voxels.dtype == np.uint8
+        """Colour pixels (RGB / RGBA of any bit depth: 8-bit PNG, 16-bit TIFF, DICOM with 3 samples per pixel), not
+        the volumes of a 4D image or the vector components that happen to number 3 or 4 (the readers mark those)."""
+        return (self.voxels.ndim == 4 and self.voxels.shape[3] in (3, 4)
                 and not self.metadata.get("volumes_as_channels") and not self.metadata.get("components_as_channels"))
 
     @property

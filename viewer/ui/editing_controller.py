@@ -12,6 +12,8 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
+import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from ..editing import Autosaver, PointerEvent, Session, apply_model_result, find_recoveries, make_tool
@@ -53,6 +55,15 @@ def view_voxel(view, widget_pos) -> tuple[tuple[float, float, float], QtCore.QPo
     return tuple(v), p  # type: ignore[return-value]
 
 
+def view_point(view, voxel) -> tuple[float, float]:
+    """The inverse of :func:`view_voxel`: view position (mm) of a continuous voxel (z, y, x)."""
+    m = view.mapping
+    r, c = voxel[m.row_axis], voxel[m.col_axis]
+    rowf = (m.n_rows - 1 - r) if m.row_flip else r
+    colf = (m.n_cols - 1 - c) if m.col_flip else c
+    return (colf + 0.5) * m.col_spacing, (rowf + 0.5) * m.row_spacing
+
+
 def _remove(path) -> None:
     """Delete a recovery file; one that cannot be deleted now (in use, read-only) is offered again next time."""
     try:
@@ -80,12 +91,19 @@ class EditingController(QtCore.QObject):
         self.busy: str | None = None  # the title of a background edit (3D fill) while it runs
         self._sigBackgroundDone.connect(self._background_done, QtCore.Qt.ConnectionType.QueuedConnection)
         self.cursors = {}
+        self.bands = {}  # polygon tool: the vertices placed so far + the rubber-band segment to the mouse
+        self._band_view = None
         for plane, view in win.grid.views.items():
             view.graphics.viewport().installEventFilter(self)
             view.graphics.viewport().setMouseTracking(True)
             c = BrushCursor()
             view.vb.addItem(c, ignoreBounds=True)
             self.cursors[plane] = c
+            band = pg.PlotCurveItem(pen=pg.mkPen((255, 220, 60), width=2))
+            band.setZValue(30)
+            view.vb.addItem(band, ignoreBounds=True)
+            self.bands[plane] = band
+        win.state.cursor_changed.connect(self._on_cursor)
         self.timer = QtCore.QTimer(self)
         self.timer.timeout.connect(self._autosave_tick)
         self.actions: dict[str, QtGui.QAction] = {}
@@ -260,7 +278,27 @@ class EditingController(QtCore.QObject):
             a.setChecked(True)
         for c in self.cursors.values():
             c.setVisible(False)
+        self._draw_band()
         self.sigToolChanged.emit(name)
+
+    def _draw_band(self, view=None, end=None) -> None:
+        """Show the vertices placed so far on ``view`` and the segment from the last one to the mouse at ``end``;
+        clear the other views.  With no view, or once the polygon is closed or cancelled, every view is cleared."""
+        pts = self.tool.points if view is not None and self.tool_name == "polygon" and self.tool is not None else []
+        for plane, band in self.bands.items():
+            v = self.win.grid.views[plane]
+            xy = [view_point(v, p) for p in pts] if v is view else []
+            if xy and end is not None:
+                xy.append((end.x(), end.y()))
+            a = np.asarray(xy, float).reshape(-1, 2)
+            band.setData(a[:, 0], a[:, 1])
+
+    def _on_cursor(self, voxel) -> None:
+        """Another slice on show: a polygon being placed on the old slice is dropped (it would fill there)."""
+        pts = getattr(self.tool, "points", None) if self.tool_name == "polygon" else None
+        if pts and int(round(pts[0][self.tool.axis])) != voxel[self.tool.axis]:
+            self.tool.cancel()
+            self._draw_band()
 
     def _finish_stroke(self) -> None:
         if self._painting is not None and self.tool is not None:
@@ -373,22 +411,23 @@ class EditingController(QtCore.QObject):
         mods = frozenset(n for k, n in _MODS.items() if ev.modifiers() & k)
         left = QtCore.Qt.MouseButton.LeftButton
         axis = view.mapping.normal_axis
+        kind = None
         if t == _T.MouseButtonPress and ev.button() == left:
             self.win.grid.set_active(plane)
-            self._painting = view
-            self.tool.handle(PointerEvent("press", voxel, axis, mods))
-            return True
-        if t == _T.MouseButtonDblClick and ev.button() == left:
-            self.tool.handle(PointerEvent("double", voxel, axis, mods))
-            return True
-        if t == _T.MouseMove and self._painting is view and ev.buttons() & left:
-            self.tool.handle(PointerEvent("move", voxel, axis, mods))
-            return True
-        if t == _T.MouseButtonRelease and ev.button() == left and self._painting is view:
+            self._painting = self._band_view = view
+            kind = "press"
+        elif t == _T.MouseButtonDblClick and ev.button() == left:
+            kind = "double"
+        elif t == _T.MouseMove and self._painting is view and ev.buttons() & left:
+            kind = "move"
+        elif t == _T.MouseButtonRelease and ev.button() == left and self._painting is view:
             self._painting = None
-            self.tool.handle(PointerEvent("release", voxel, axis, mods))
-            return True
-        return False
+            kind = "release"
+        if kind is not None:
+            self.tool.handle(PointerEvent(kind, voxel, axis, mods))
+        if self.tool_name == "polygon" and (kind is not None or view is self._band_view):
+            self._draw_band(view, vpos)
+        return kind is not None
 
     # --- actions, menus, shortcuts --------------------------------------------------------------------------
     def _act(self, key, text, slot, shortcut=None, checkable=False):

@@ -21,18 +21,17 @@ class LabelPanel(QtWidgets.QWidget):
         self._filling = False
 
         self.show_box = QtWidgets.QCheckBox("Show overlay")
-        self.show_box.setChecked(state.overlay_visible)
         self.show_box.toggled.connect(lambda on: state.set_overlay(visible=on))
         self.mode_box = QtWidgets.QComboBox()
         self.mode_box.addItems(["Filled", "Outline"])
-        self.mode_box.setCurrentIndex(0 if state.overlay_mode == "filled" else 1)
         self.mode_box.currentIndexChanged.connect(
             lambda i: state.set_overlay(mode="filled" if i == 0 else "outline"))
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(int(round(state.overlay_opacity * 100)))
         self.opacity.setToolTip("Overlay opacity")
         self.opacity.valueChanged.connect(lambda v: state.set_overlay(opacity=v / 100.0))
+        self._sync_overlay()
+        state.overlay_changed.connect(self._sync_overlay)  # the O key, the tool bar, a loaded session
 
         self.table = QtWidgets.QTableWidget(0, len(_COLS))
         self.table.setHorizontalHeaderLabels(_COLS)
@@ -53,6 +52,19 @@ class LabelPanel(QtWidgets.QWidget):
         lay.addLayout(row)
         lay.addLayout(row2)
         lay.addWidget(self.table, 1)
+
+    def _sync_overlay(self) -> None:
+        """Show the state's overlay settings without echoing them back to it (signals blocked)."""
+        s, widgets = self.state, (self.show_box, self.mode_box, self.opacity)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            self.show_box.setChecked(s.overlay_visible)
+            self.mode_box.setCurrentIndex(0 if s.overlay_mode == "filled" else 1)
+            self.opacity.setValue(int(round(s.overlay_opacity * 100)))
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
 
     def set_table(self, table) -> None:
         if self.table_model is not None:

@@ -163,10 +163,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.study = study
         self.labelmap = None
         self.label_panel.set_table(None)
-        if study.is_rgb:
+        v = study.voxels
+        if study.is_rgb and v.dtype == np.uint8:
             self.state.levels = (0.0, 255.0)
+        elif study.is_rgb:  # 16-bit / float colour: one set of levels from all channels (a (z, y, x*c) view)
+            self.state.levels = percentile_levels(v.reshape(*v.shape[:2], -1))
         else:
-            self.state.levels = percentile_levels(study.voxels)
+            self.state.levels = percentile_levels(v)
         self.grid.set_study(study)
         self.wl_panel.set_volume(study.voxels)
         preset = self.settings.preset if self.persist else ""

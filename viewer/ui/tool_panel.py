@@ -8,6 +8,7 @@ from PySide6 import QtCore, QtWidgets
 
 from ..editing import interpolate_label, keep_largest, label_statistics, remove_small_islands, smooth
 from ..model.labels import default_label
+from .window_level_panel import fit_to_span
 
 
 def _spin(lo, hi, val, step=1.0, decimals=1, suffix=""):
@@ -107,8 +108,9 @@ class ToolPanel(QtWidgets.QWidget):
         self.brush.valueChanged.connect(lambda v: self._set(brush_mm=v))
         self.brush_3d.toggled.connect(lambda on: self._set(brush_3d=on))
         self.preserve.toggled.connect(lambda on: self._set(preserve_others=on))
-        self.th_lo.valueChanged.connect(lambda _v: self._set(threshold=(self.th_lo.value(), self.th_hi.value())))
-        self.th_hi.valueChanged.connect(lambda _v: self._set(threshold=(self.th_lo.value(), self.th_hi.value())))
+        # the other bound keeps its exact value, not the box's rounded display
+        self.th_lo.valueChanged.connect(lambda v: self._set(threshold=(v, self._threshold()[1])))
+        self.th_hi.valueChanged.connect(lambda v: self._set(threshold=(self._threshold()[0], v)))
         self.tol.valueChanged.connect(lambda v: self._set(fill_tolerance=v))
         self.fill_3d.toggled.connect(lambda on: self._set(fill_3d=on))
         self._stats_timer = QtCore.QTimer(self)
@@ -126,15 +128,28 @@ class ToolPanel(QtWidgets.QWidget):
         ed.options_changed.connect(self.sync)
         session.history.changed.connect(lambda: self._stats_timer.start())
         session.labelmap.table.changed.connect(lambda _v=0: self._stats_timer.start())
+        session.labelmap.table.changed.connect(lambda _v=0: self.sync())  # a model result or rename: the label name
         if ed.options.threshold is None:
             lo, hi = session.view_state.levels
             ed.options.threshold = (lo + 0.5 * (hi - lo), hi)
+        lo, hi = session.study.intensity_range()
+        self._syncing = True  # new decimals round the shown values; the options keep theirs
+        try:
+            for box in (self.th_lo, self.th_hi, self.tol):
+                fit_to_span(box, hi - lo if hi > lo else 1.0)
+        finally:
+            self._syncing = False
         self.sync()
         self.refresh_stats()
 
     def _set(self, **kw) -> None:
         if not self._syncing and self.c.editor is not None:
             self.c.editor.set_option(**kw)
+
+    def _threshold(self) -> tuple[float, float]:
+        ed = self.c.editor
+        t = None if ed is None else ed.options.threshold
+        return t if t is not None else (self.th_lo.value(), self.th_hi.value())
 
     def sync(self) -> None:
         ed = self.c.editor

@@ -86,6 +86,11 @@ class ViewGrid(QtWidgets.QWidget):
             self.views[p].labels_changed(bbox)
 
     def _on_table_changed(self, _value=0) -> None:
+        """A label added (model result, painting), renamed, recoloured: the overlay colours and the info pane."""
+        self._apply_lut()
+        self.info.set_study(self.study, self.labelmap)
+
+    def _apply_lut(self) -> None:
         lut = self.labelmap.table.lut(self.state.overlay_opacity)
         for p in self.planes:
             self.views[p].set_lut(lut)
@@ -107,7 +112,7 @@ class ViewGrid(QtWidgets.QWidget):
         for p in self.planes:
             self.views[p].set_overlay_display(s.overlay_visible, s.overlay_mode)
         if self.labelmap is not None:
-            self._on_table_changed()
+            self._apply_lut()
 
     def _on_slice_request(self, axis: int, index: int) -> None:
         v = list(self.state.cursor)

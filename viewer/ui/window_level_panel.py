@@ -24,6 +24,17 @@ def volume_sample(voxels: np.ndarray, target: int = 512 * 512) -> np.ndarray:
     return s.reshape(-1, s.shape[-1])
 
 
+def fit_to_span(box: QtWidgets.QDoubleSpinBox, span: float, positive: bool = False) -> None:
+    """Decimals and arrow step of an intensity box from the study's intensity span (about 3 significant digits of
+    it, at least one decimal), so that 0..0.003 mm^2/s ADC maps and 0..4000 CT numbers are both editable.  A
+    ``positive`` box (a width) gets one display unit as its minimum, set after the decimals (Qt rounds it to them)."""
+    mag = int(np.floor(np.log10(max(float(span), 1e-12))))
+    box.setDecimals(max(1, 3 - mag))
+    box.setSingleStep(10.0 ** (mag - 2))
+    if positive:
+        box.setMinimum(10.0 ** -box.decimals())
+
+
 class WindowLevelPanel(QtWidgets.QWidget):
     def __init__(self, state: ViewState, parent=None):
         super().__init__(parent)
@@ -36,11 +47,13 @@ class WindowLevelPanel(QtWidgets.QWidget):
         for p in window_presets():
             self.presets.addItem(p["name"], p)
         self.presets.activated.connect(self._on_preset)
-        self.width_box = QtWidgets.QDoubleSpinBox(decimals=1, minimum=1e-3, maximum=1e9, prefix="W ")
+        self.width_box = QtWidgets.QDoubleSpinBox(decimals=1, minimum=0.1, maximum=1e9, prefix="W ")
         self.center_box = QtWidgets.QDoubleSpinBox(decimals=1, minimum=-1e9, maximum=1e9, prefix="L ")
         for box in (self.width_box, self.center_box):
             box.setKeyboardTracking(False)
-            box.valueChanged.connect(self._on_boxes)
+        # the box not edited keeps the exact state value (its display is rounded to the box's decimals)
+        self.width_box.valueChanged.connect(lambda w: self._on_boxes(w, self.state.window[1]))
+        self.center_box.valueChanged.connect(lambda c: self._on_boxes(self.state.window[0], c))
 
         self.hidden_item = pg.ImageItem(axisOrder="row-major")
         self.histogram = pg.HistogramLUTWidget(image=self.hidden_item, orientation="horizontal")
@@ -66,7 +79,10 @@ class WindowLevelPanel(QtWidgets.QWidget):
         try:
             self.hidden_item.setImage(sample, autoLevels=False, levels=(lo, hi))
             mn, mx = float(sample.min()), float(sample.max())
-            self.histogram.item.setHistogramRange(mn, mx if mx > mn else mn + 1)
+            span = mx - mn if mx > mn else 1.0
+            fit_to_span(self.width_box, span, positive=True)
+            fit_to_span(self.center_box, span)
+            self.histogram.item.setHistogramRange(mn, mn + span)
             self.histogram.item.setLevels(lo, hi)
         finally:
             self._syncing = False
@@ -91,9 +107,9 @@ class WindowLevelPanel(QtWidgets.QWidget):
             self.apply_preset(p)
         self.presets.setCurrentIndex(0)
 
-    def _on_boxes(self, _v=None) -> None:
+    def _on_boxes(self, width: float, center: float) -> None:
         if not self._syncing:
-            self.state.set_window(self.width_box.value(), self.center_box.value())
+            self.state.set_window(width, center)
 
     def _on_histogram(self, _item=None) -> None:
         if not self._syncing:
