@@ -203,3 +203,25 @@ def test_flood_region_integer_bounds_stay_in_the_pixel_type():
     assert box == (0, 1, 0, 1, 2, 4) and mask.all()
     box, mask = flood_region(img, (0, 0, 0), 1.0, None)  # -1..1 -> 0..1
     assert box == (0, 1, 0, 1, 0, 2)
+
+
+def test_the_default_fill_tolerance_follows_small_intensity_units():
+    """A real MR volume rescaled to ADC-like units (0..0.003 mm^2/s): the first fill must not flood the slice, and
+    it fills the same region as the same click on the original integers with a tolerance scaled the same way."""
+    from viewer.io import open_study
+
+    vol = open_study(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz")).voxels.astype(np.float64)
+    adc = vol / vol.max() * 0.003
+    s = make_session(shape=adc.shape, image=adc)
+    tol = s.editor.options.fill_tolerance
+    lo, hi = np.percentile(adc, [1, 99])
+    assert 0 < tol <= 0.05 * (hi - lo)
+    z, y, x = (d // 2 for d in adc.shape)
+    press(FillTool(s.editor), z, y, x)
+    filled = s.editor.data[z] > 0
+    assert 0 < filled.sum() < 0.5 * filled.size
+    ref = make_session(shape=vol.shape, image=vol)
+    ref.editor.set_option(fill_tolerance=tol * vol.max() / 0.003)
+    press(FillTool(ref.editor), z, y, x)
+    assert np.array_equal(ref.editor.data[z] > 0, filled)
+    assert make_session(image=np.full((3, 20, 20), 1000, np.int16)).editor.options.fill_tolerance == 10.0

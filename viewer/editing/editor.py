@@ -31,6 +31,23 @@ class EditOptions:
     fill_3d: bool = False
 
 
+def default_fill_tolerance(image: np.ndarray | None, cap: float = 10.0) -> float:
+    """The fill tool's starting tolerance: 10 intensity units (CT numbers, MR and 8-bit grey values), or 4 % of
+    the image's 1st-99th percentile range when that is smaller, so a fill on a 0..0.003 mm^2/s ADC map or a 0..1
+    probability map starts with a sensible region instead of flooding the slice."""
+    if image is None or image.size == 0:
+        return cap
+    sample = np.asarray(image).reshape(-1)[:: max(1, image.size // 200_000)].astype(np.float64)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return cap
+    lo, hi = np.percentile(sample, [1, 99])
+    tol = 0.04 * float(hi - lo)
+    if not tol > 0 or tol >= cap:
+        return cap
+    return float(f"{tol:.2g}")
+
+
 class Editor:
     options_changed = Signal()
 
@@ -40,7 +57,7 @@ class Editor:
         self.image = image  # (z, y, x) intensities for threshold paint and fill (first channel of colour data)
         self.history = history if history is not None else History()
         self.provenance = provenance if provenance is not None else Provenance()
-        self.options = EditOptions()
+        self.options = EditOptions(fill_tolerance=default_fill_tolerance(image))
         # where long computations run: ``background(compute, apply, title)`` must call ``apply(compute())`` on the
         # thread that owns the label map.  None: right here (headless use, tests); the GUI runs ``compute`` on a
         # worker thread so a 3D fill of a large volume does not freeze the window.
