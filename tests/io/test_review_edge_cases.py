@@ -141,3 +141,20 @@ def test_a_jpeg_photo_is_shown_upright_as_its_exif_says(tmp_path):
     s = open_study(tmp_path / "photo.jpg")
     assert s.shape[1:3] == (40, 30)
     assert s.voxels[0, :, -5:, 0].mean() > 200 and s.voxels[0, :, :5, 0].mean() < 50  # the top band is now on the right
+
+
+def test_a_2d_rgb_nifti_is_one_colour_slice_and_4d_rgb_is_refused_clearly(tmp_path):
+    import nibabel as nib
+
+    from viewer.errors import UnsupportedFormatError
+
+    rgb = np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")])
+    a = np.zeros((40, 30), dtype=rgb)  # (i, j)
+    a["R"][5, 7], a["G"][:, :], a["B"][0, 29] = 200, 10, 50
+    nib.save(nib.Nifti1Image(a, np.eye(4)), tmp_path / "rgb2d.nii")
+    s = open_study(tmp_path / "rgb2d.nii")
+    assert s.shape == (1, 30, 40) and s.is_rgb
+    assert tuple(s.voxels[0, 7, 5]) == (200, 10, 0) and tuple(s.voxels[0, 29, 0]) == (0, 10, 50)
+    nib.save(nib.Nifti1Image(np.zeros((4, 3, 2, 2), dtype=rgb), np.eye(4)), tmp_path / "rgb4d.nii")
+    with pytest.raises(UnsupportedFormatError, match="one colour volume per file"):
+        open_study(tmp_path / "rgb4d.nii")

@@ -130,9 +130,13 @@ def read_nifti(path: Path, volume: int | None = None) -> Study:
 
         dataobj = img.dataobj
         if raw_dtype.names is not None:
-            raw = np.asanyarray(dataobj)
+            if len(shape) == 4:
+                raise UnsupportedFormatError(f"{path.name}: a series of colour (RGB) volumes {shape} cannot be shown; "
+                                             "save one colour volume per file.", path)
+            raw = np.reshape(np.asanyarray(dataobj), shape, order="F")
             data = np.stack([raw[n] for n in raw_dtype.names[:3]], axis=-1).astype(np.uint8)
-            shape = (*shape, 3)
+            if data.ndim == 3:  # a 2-D colour image (i, j, c): one slice
+                data = data[:, :, None, :]
         else:
             if unscaled is None:
                 unscaled = dataobj.get_unscaled() if hasattr(dataobj, "get_unscaled") else np.asanyarray(dataobj)
