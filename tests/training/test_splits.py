@@ -56,3 +56,55 @@ def test_missing_folder_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MedRouteError, match="nnU-Net"):
         D.list_samples("polyp", tmp_path / "empty")
+
+
+def test_hippocampus_split_keeps_both_crops_of_a_scan_together_and_the_pairing_is_real():
+    """MSD Task04 numbers the two crops of one scan 2k+1 / 2k+2; the data must bear that out (shared exact voxel
+    values), and the split must keep each pair in one part."""
+    import nibabel as nib
+
+    from viewer.training.hippocampus import list_cases, make_split, subject_of
+
+    cases = list_cases(require_data("nifti", "msd_task04_hippocampus"))
+    split = make_split(cases, seed=0)
+    part = {c: p for p, cs in split.items() for c in cs}
+    assert sorted(part) == sorted(c for c, _, _ in cases) and make_split(cases, seed=0) == split
+    scans: dict[str, set] = {}
+    for c in part:
+        scans.setdefault(subject_of(c), set()).add(part[c])
+    assert all(len(ps) == 1 for ps in scans.values())
+    paths = {c: img for c, img, _ in cases}
+
+    def values(c):
+        a = np.asarray(nib.load(str(paths[c])).dataobj)
+        return set(np.unique(a).tolist()) if a.dtype.kind == "f" else None
+
+    pairs = [(a, b) for a in paths for b in paths if a < b and subject_of(a) == subject_of(b)]
+    shared, unrelated = [], []
+    for a, b in pairs[:8]:
+        va, vb = values(a), values(b)
+        if va and vb:
+            shared.append(len(va & vb) / len(va | vb))
+    names = sorted(paths)
+    for a, b in zip(names[::7], names[3::7]):
+        va, vb = values(a), values(b)
+        if va and vb and subject_of(a) != subject_of(b):
+            unrelated.append(len(va & vb) / len(va | vb))
+    assert shared and unrelated and min(shared) > 0.3 > 0.05 > max(unrelated)
+
+
+def test_router_other_split_groups_re_encodings_and_drops_blank_inputs():
+    from viewer.training.router_data import near_duplicate_pairs, pydicom_other_files, split_other
+
+    items = [(n, n.split("#")[0], a) for n, a in pydicom_other_files()]
+    blank = np.zeros((64, 64, 4), np.uint8)  # an icon whose shape was only in its alpha channel
+    items += [("blank_icon_a.png", "blank_icon_a.png", blank), ("blank_icon_b.png", "blank_icon_b.png", blank)]
+    out = split_other(items, seed=0)
+    names = [n for _, n, _ in out]
+    assert not any(n.startswith("blank_icon") for n in names)
+    part = {n: p for p, n, _ in out}
+    family = [n for n in names if n.startswith("MR2_")]  # one image as UNCI / UNCR / J2KI / J2KR
+    assert len(family) >= 4 and len({part[n] for n in family}) == 1
+    X = np.stack([x for _, _, x in out])
+    for i, j in near_duplicate_pairs(X):
+        assert out[i][0] == out[j][0]  # no near-copy across parts

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -52,8 +53,21 @@ def list_cases(data_dir=None) -> list[tuple[str, Path, Path]]:
                             f"labelsTr/ with .nii.gz files); pass --data with such a folder.", root)
 
 
+def subject_of(case: str) -> str:
+    """The scan (subject) a case was cropped from.  MSD Task04 numbers the two crops of one scan (the two sides of
+    one head) 2k+1 and 2k+2: in ../shared/data each such pair of float cases shares 58-87 % of its exact voxel values,
+    unrelated cases under 1 % (``tests/training/test_splits.py`` checks this on the data).  Other names are their
+    own subject."""
+    m = re.fullmatch(r"hippocampus_(\d+)", case)
+    return f"hippocampus_scan_{(int(m.group(1)) + 1) // 2:03d}" if m else case
+
+
 def make_split(cases, seed: int = 0) -> dict[str, list[str]]:
-    return D.split_groups([c for c, _, _ in cases], 0.15, 0.2, seed)
+    """Cases -> train / val / test, by scan: both crops of one scan always land in the same part."""
+    names = [c if isinstance(c, str) else c[0] for c in cases]
+    by_scan = D.split_groups([subject_of(c) for c in names], 0.15, 0.2, seed)
+    part = {g: k for k, gs in by_scan.items() for g in gs}
+    return {k: sorted(c for c in names if part[subject_of(c)] == k) for k in ("train", "val", "test")}
 
 
 def load_case(img: Path, lab: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..inference.preprocess import router_input
 from . import data as D
+from .hippocampus import subject_of
 
 CLASSES = ["brain_mri", "nuclei", "polyp", "other"]
 # pydicom test files whose anatomy is ambiguous (small head / brain-like crops): left out of "other".
@@ -127,6 +128,51 @@ def natural_image_files(limit: int = 1200) -> list[Path]:
     return files
 
 
+def near_duplicate_pairs(X: np.ndarray, tol: float = 0.02) -> list[tuple[int, int]]:
+    """Index pairs (i < j) of router inputs (N, 3, 64, 64) that show one picture: their 16x16 views differ by less
+    than ``tol`` (RMS, inputs in 0..1), e.g. the same image in another encoding (uncompressed, JPEG 2000, RLE,
+    lossless or lossy), at another size, or copied."""
+    n = len(X)
+    small = X.reshape(n, 3, 16, 4, 16, 4).mean(axis=(3, 5)).reshape(n, -1).astype(np.float64)
+    sq = (small ** 2).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * small @ small.T, 0) / small.shape[1]
+    return [(int(i), int(j)) for i, j in zip(*np.nonzero(np.triu(d2 < tol * tol, 1)))]
+
+
+def split_other(items, seed: int) -> list[tuple[str, str, np.ndarray]]:
+    """[(name, file key, image)] -> [(part, name, router input)] for the 'other' class.  Flat inputs (an icon whose
+    shape was only in its alpha channel, a blank frame) are dropped: they are one blank picture, not many.  The
+    frames of one file and the near-duplicates of one picture form a group that takes the part of its first file,
+    so no copy of a training picture is counted as a validation or test image."""
+    kept = []
+    for name, key, a in items:
+        try:
+            x = router_input(a)[0]
+        except ValueError:
+            continue
+        if float(x.std()) > 1e-3:
+            kept.append((name, key, x))
+    if not kept:
+        return []
+    parent = list(range(len(kept)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_of_key: dict[str, int] = {}
+    links = near_duplicate_pairs(np.stack([x for _, _, x in kept]))
+    links += [(first_of_key.setdefault(key, i), i) for i, (_, key, _) in enumerate(kept)]
+    for i, j in links:
+        parent[root(j)] = root(i)
+    group_key: dict[int, str] = {}
+    for i, (_, key, _) in enumerate(kept):
+        group_key.setdefault(root(i), key)
+    return [(_part_of(group_key[root(i)], seed), name, x) for i, (name, _, x) in enumerate(kept)]
+
+
 def collect(data_root: Path | None = None, seed: int = 0, splits: dict | None = None, progress=print,
             limit: int | None = None):
     """-> {part: (X float32 (N, 3, 64, 64), y int64 (N,), names list)} for part in train/val/test."""
@@ -159,20 +205,22 @@ def collect(data_root: Path | None = None, seed: int = 0, splits: dict | None = 
                     add(part, a, "brain_mri", f"{series.name}/{i}")
     hip = root / "nifti" / "msd_task04_hippocampus" / "images"
     for p in sorted(hip.glob("*.nii.gz"))[:limit]:
-        part = _part_of(p.name, seed)
+        part = _part_of(subject_of(p.name.split(".nii")[0]), seed)  # both crops of one scan in one part
         for i, a in enumerate(nifti_slices(p, step=4 if part == "train" else 8)):
             if _content(a):
                 add(part, a, "brain_mri", f"{p.name}/{i}")
     progress("router data: dicom series + hippocampus done")
-    for name, a in pydicom_other_files():
-        add(_part_of(name.split("#")[0], seed), a, "other", name)
+    others = [(name, name.split("#")[0], a) for name, a in pydicom_other_files()]
     for p in natural_image_files(limit * 4 if limit else 1200):
         try:
             a = D.read_image(p)
         except Exception:
             continue
         if a.ndim in (2, 3) and min(a.shape[:2]) >= 32:
-            add(_part_of(str(p), seed), a, "other", str(p))
+            others.append((str(p), str(p), a))
+    for part, name, x in split_other(others, seed):
+        b = buckets[part]
+        b[0].append(x), b[1].append(CLASSES.index("other")), b[2].append(f"other:{name}")
     progress("router data: other done")
     out = {}
     for part, (xs, ys, names) in buckets.items():
