@@ -120,7 +120,10 @@ def write_model_card(out_dir: Path, rec: dict, m: dict) -> Path:
                   "chosen on validation, so the validation scores above are on seen data and only show the fit; "
                   + ("the output threshold was chosen on validation by a separate run that did not learn from it"
                      if m.get("threshold_source") else "the output threshold is fixed at 0.5")
-                  + "). The test split was never trained on or used for a choice."]
+                  + "). The test split was never trained on, but it is not untouched: each candidate is scored on it "
+                  "against the installed version before it may replace it, so the version that ships is the best of "
+                  "those tried and its score is somewhat optimistic (docs/training.md, 'How the test splits were "
+                  "used')."]
     lines += ["",
              "## Results on the held-out test split", ""]
     if rec["kind"] == "router":
