@@ -49,9 +49,11 @@ class StudyItem:
 
 
 def _is_dicom(path: Path) -> bool:
+    """A DICOM file: by extension, or by content for any name that is not a known study type (PACS exports
+    name files by UID, ``1.2.840.113619.2.55.3.7``, whose last digits look like an extension)."""
     if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
         return True
-    return not path.suffix and is_dicom_file(path)
+    return not path.name.lower().endswith(STUDY_EXTS) and is_dicom_file(path)
 
 
 def discover(in_dir, exclude: list[Path] | None = None) -> list[StudyItem]:

@@ -58,7 +58,13 @@ def _dask_client(address: str):
         raise MedRouteError("--dask needs dask.distributed: install the 'cluster' extra "
                             "(pip install 'medroute-viewer[cluster]').") from e
     if address.startswith("local"):
-        n = int(address.split(":", 1)[1]) if ":" in address else 2
+        try:
+            n = int(address.split(":", 1)[1]) if ":" in address else 2
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise MedRouteError(f"--dask {address}: a local cluster is written local:N with N >= 1 workers "
+                                "(e.g. local:4), or give a scheduler address such as tcp://host:8786.")
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
     try:
@@ -67,14 +73,31 @@ def _dask_client(address: str):
         raise MedRouteError(f"Cannot reach the Dask scheduler at {address} ({e}).") from e
 
 
+def remove_stale_temporaries(out_dir: Path, min_age_s: float = 600.0) -> int:
+    """Delete the hidden temporary files (``.<name>.<random>.tmp<ext>``) a killed batch left in ``out_dir``; ones
+    younger than ``min_age_s`` may belong to a batch still running and stay."""
+    n = 0
+    now = time.time()
+    for t in out_dir.rglob(".*.tmp*") if out_dir.is_dir() else ():
+        try:
+            if t.is_file() and now - t.stat().st_mtime > min_age_s:
+                t.unlink()
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
 def run_batch(in_dir, out_dir, task: str = "auto", device: str = "CPU", workers: int = 1, fmt: str = "nifti",
               resume: bool = False, report: str | Path | None = None, json_report: bool = False,
               dask: str | None = None, progress: bool = True, plugin_dirs: tuple[str, ...] = (),
               on_row: Callable[[dict], None] | None = None) -> tuple[list[dict], list[Path]]:
     """Process every study under ``in_dir``; returns (rows in discovery order, report files written)."""
-    out_dir = Path(out_dir)
-    report = Path(report) if report else out_dir / "report.csv"
+    # absolute paths: Dask workers (and the report) must not depend on the directory this was started in
+    in_dir, out_dir = Path(in_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
+    report = Path(report).expanduser().resolve() if report else out_dir / "report.csv"
     items = discover(in_dir, exclude=[out_dir])
+    remove_stale_temporaries(out_dir)
     outs = output_paths(items, out_dir, fmt)
     previous = read_previous(report) if resume else {}
     args = [(it.path, str(outs[it.path]), task, device, resume, tuple(plugin_dirs), previous.get(it.path))
@@ -112,9 +135,20 @@ def run_batch(in_dir, out_dir, task: str = "auto", device: str = "CPU", workers:
             for a in args:
                 collect(process_study(*a))
         else:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medroute-batch") as pool:
-                for f in as_completed([pool.submit(process_study, *a) for a in args]):
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="medroute-batch")
+            futs = [pool.submit(process_study, *a) for a in args]
+            try:
+                for f in as_completed(futs):
                     collect(f.result())
+            except BaseException:  # Ctrl-C: stop now, not after the whole queue; report every study finished
+                for f in futs:
+                    f.cancel()
+                pool.shutdown(wait=True, cancel_futures=True)
+                for f in futs:
+                    if f.done() and not f.cancelled() and f.exception() is None and f.result()["path"] not in rows:
+                        collect(f.result())
+                raise
+            pool.shutdown(wait=True)
     finally:
         bar.close()
         ordered = [rows[it.path] for it in items if it.path in rows]

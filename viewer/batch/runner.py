@@ -8,6 +8,7 @@ across studies).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import traceback
@@ -72,6 +73,38 @@ def stats_from_file(out: Path, source: str | Path | None = None) -> dict:
             for v, c in enumerate(counts) if v and c}
 
 
+def result_path(out: Path) -> Path:
+    """The hidden record beside a label file of what made it (task, confidence, named label counts)."""
+    return out.with_name(f".{out.name}.result.json")
+
+
+def write_result(out: Path, row: dict) -> None:
+    from ..io._common import atomic_write_bytes, sha256_file
+
+    rec = {"format": "medroute-batch-result", "label_sha256": sha256_file(out),
+           **{k: row[k] for k in ("task", "confidence", "labels")}}
+    atomic_write_bytes(result_path(out), json.dumps(rec).encode())
+
+
+def resumed_result(out: Path, source: str, previous: dict | None) -> dict:
+    """Task, confidence and label counts of a finished label file, for ``--resume``: from its result record when
+    that was written for exactly this file; else from an earlier report row whose counts match the file; else the
+    counts read back from the file (labels named by value, task unknown).  Never a row that describes another mask."""
+    from ..io._common import sha256_file
+
+    try:
+        rec = json.loads(result_path(out).read_text())
+        if rec.get("label_sha256") == sha256_file(out):
+            return {k: rec[k] for k in ("task", "confidence", "labels")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    counts = stats_from_file(out, source)
+    old = (previous or {}).get("labels") or {}
+    if old and sorted(v["voxels"] for v in old.values()) == sorted(v["voxels"] for v in counts.values()):
+        return {"task": previous.get("task", ""), "confidence": previous.get("confidence"), "labels": old}
+    return {"task": "", "confidence": None, "labels": counts}
+
+
 def process_study(path: str, output: str, task: str = "auto", device: str = "CPU", resume: bool = False,
                   plugin_dirs: tuple[str, ...] = (), previous: dict | None = None) -> dict:
     """Segment one study and write ``output``; returns its report row (never raises for a bad study)."""
@@ -82,11 +115,7 @@ def process_study(path: str, output: str, task: str = "auto", device: str = "CPU
         if resume:
             for cand in (out, out.with_name(out.name[: -len(".png")] + ".nii.gz") if out.name.endswith(".png") else None):
                 if cand is not None and output_is_valid(cand):
-                    row.update(output=str(cand), status="skipped", labels=stats_from_file(cand, path))
-                    if previous:
-                        row.update(task=previous.get("task", ""), confidence=previous.get("confidence"))
-                        if previous.get("labels"):
-                            row["labels"] = previous["labels"]
+                    row.update(output=str(cand), status="skipped", **resumed_result(cand, path, previous))
                     row["seconds"] = round(time.perf_counter() - t0, 4)
                     return row
         from ..inference.pipeline import run, study_input
@@ -96,14 +125,15 @@ def process_study(path: str, output: str, task: str = "auto", device: str = "CPU
         study = open_study(path)
         voxels, notes = study_input(study)
         res = run(voxels, task=task, registry=registry, engine=engine, name=Path(path).name)
-        row["notes"] = " ".join(notes)
+        row["notes"] = " ".join(notes + [n for n in [registry.damaged_newer(res.plugin.id)] if n])
         if out.name.endswith(".png") and not study.is_2d:
             out = out.with_name(out.name[: -len(".png")] + ".nii.gz")
             row["output"] = str(out)
         save_labels(res.labels, study, out)
         row.update(task=res.plugin.id, confidence=round(float(res.routing.confidence), 4) if res.routing else None,
-                   labels=res.label_stats(study.geometry.spacing, study.size_in_mm_known),
-                   status="ok",
+                   labels=res.label_stats(study.geometry.spacing, study.size_in_mm_known))
+        write_result(out, row)
+        row.update(status="ok",
                    infer_seconds=round(sum(res.timings.get(k, 0.0) for k in ("route", "preprocess", "infer",
                                                                                "postprocess", "restore")), 4))
     except NoSuitableModelError as e:

@@ -28,6 +28,11 @@ def _cmd_segment(args) -> int:
             sys.stderr.write(msg + "\n")
     res = run(voxels, task=args.task, registry=default_registry(), engine=engine, name=study.name)
     save_labels(res.labels, study, out)
+    skipped = default_registry().damaged_newer(res.plugin.id)
+    if skipped:
+        notes.append(skipped)
+        if not args.json:
+            sys.stderr.write(skipped + "\n")
     info = {
         "path": str(args.path), "out": str(out), "task": res.plugin.id, "plugin_version": res.plugin.version,
         "routing": res.routing.to_dict() if res.routing else None, "device": res.device,

@@ -111,8 +111,26 @@ def _color(s: str, folder: Path) -> tuple[int, int, int]:
 
 
 def load_manifest(folder, source: str = "builtin", verify: bool = True) -> Plugin:
-    """Parse and validate ``folder/plugin.toml``; with ``verify`` check the model files' sha256."""
-    folder = Path(folder)
+    """Parse and validate ``folder/plugin.toml``; with ``verify`` check the model files' sha256.  A
+    :class:`PluginError` carries the id and version the manifest declares (``plugin_id``, ``plugin_version``; None
+    when unreadable), so that a damaged plugin is matched by its id, not by its folder's name."""
+    try:
+        return _load_manifest(Path(folder), source, verify)
+    except PluginError as e:
+        e.plugin_id, e.plugin_version = _declared_identity(Path(folder))
+        raise
+
+
+def _declared_identity(folder: Path) -> tuple[str | None, str | None]:
+    try:
+        p = tomllib.loads((folder / "plugin.toml").read_text(encoding="utf-8")).get("plugin", {})
+        pid, version = p.get("id"), p.get("version")
+        return (pid if isinstance(pid, str) else None), (None if version is None else str(version))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return None, None
+
+
+def _load_manifest(folder: Path, source: str, verify: bool) -> Plugin:
     mf = folder / "plugin.toml"
     if not mf.is_file():
         raise PluginError(f"Plugin {folder}: there is no plugin.toml in this folder.", folder)

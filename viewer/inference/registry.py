@@ -126,11 +126,22 @@ class Registry:
     def get(self, pid: str) -> Plugin:
         if pid in self.plugins:
             return self.plugins[pid]
-        for e in self.problems:
-            if e.path and Path(e.path).name == pid:
+        for e in self.problems:  # a damaged plugin of that id (by the id it declares; by folder if unreadable)
+            declared = getattr(e, "plugin_id", None)
+            if declared == pid or (declared is None and e.path and Path(e.path).name == pid):
                 raise e
         avail = ", ".join(self.task_ids()) or "none installed"
         raise UnknownTaskError(f"There is no task plugin '{pid}' (available: {avail}); see `medroute models`.")
+
+    def damaged_newer(self, pid: str) -> str:
+        """A sentence when a newer version of ``pid`` is installed but damaged, so an older one is in use; else ""."""
+        p = self.plugins.get(pid)
+        for e in self.problems:
+            v = getattr(e, "plugin_version", None)
+            if p is not None and getattr(e, "plugin_id", None) == pid and v and _version_key(v) > _version_key(p.version):
+                return (f"{pid} {v} is installed but damaged ({e}); the older {pid} {p.version} was used. "
+                        "Reinstall it or remove it (see `medroute models`).")
+        return ""
 
     def task(self, pid: str) -> Plugin:
         p = self.get(pid)
