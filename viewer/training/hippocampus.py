@@ -287,7 +287,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     import openvino as ov
 
     from .manifest import _table, _v
-    from .quantize import VERSION, compile_model, end_to_end_ms, export_fp32, latency_ms, sha256
+    from .quantize import compile_model, end_to_end_ms, export_fp32, latency_ms, sha256
 
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     rec, model = _load(train_dir)
@@ -298,6 +298,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     rng = np.random.default_rng(rec.get("seed", 0))
     calib = [Xtr[i][None] for i in sorted(rng.choice(len(Xtr), min(calibration, len(Xtr)), replace=False))]
     q = nncf.quantize(ovm, nncf.Dataset(calib), subset_size=len(calib), preset=nncf.QuantizationPreset.MIXED)
+    version = _version_after(out_dir, rec)
     out_dir.mkdir(parents=True, exist_ok=True)
     xml = out_dir / "model.xml"
     ov.save_model(q, xml, compress_to_fp16=False)
@@ -309,7 +310,8 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     h, w = rec["input"]["size"]
     shape = (1, rec["input"]["channels"], h, w)
     metrics = {
-        "task": TASK, "version": VERSION, "seed": rec.get("seed", 0), "split": rec["split"], "split_unit": "case",
+        "task": TASK, "version": version, "seed": rec.get("seed", 0), "split": rec["split"],
+        "split_unit": "scan (the two crops of one scan together)",
         "init": rec.get("init"), "best_epoch": rec["best_epoch"], "epochs": rec["epochs"],
         "best_val_score": rec["best_val_score"], "calibration_images": len(calib), "input_size": [h, w],
         "machine": {"cpu": platform.processor() or platform.machine(), "openvino": ov.get_version()},
@@ -325,7 +327,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
     lines = ["# MedRoute task plugin, written by `medroute quantize` (viewer.training.hippocampus). The sha256",
              "# values must match model.bin / model.xml.", ""]
-    lines += _table("plugin", {"id": TASK, "name": rec["name"], "version": VERSION, "kind": "segmentation",
+    lines += _table("plugin", {"id": TASK, "name": rec["name"], "version": version, "kind": "segmentation",
                                "description": rec["description"], "task_modality": rec["task_modality"]})
     lines += _table("model", {"file": "model.xml", "weights": "model.bin", "sha256": sha256(out_dir / "model.bin"),
                               "xml_sha256": sha256(xml), "precision": "INT8"})
@@ -336,7 +338,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     lines += _table("metrics", {"file": "metrics.json", "primary_fp32": metrics["primary_fp32"],
                                 "primary_int8": metrics["primary_int8"],
                                 "latency_ms_int8": metrics["latency_ms_median"]["int8"]})
-    lines += _table("training", {"dataset": "msd_task04_hippocampus", "split": "by case", "architecture": "unet",
+    lines += _table("training", {"dataset": "msd_task04_hippocampus", "split": "by scan", "architecture": "unet",
                                  "widths": rec["widths"], "seed": rec.get("seed", 0), "epochs": rec["epochs"],
                                  "batch": rec["batch"], "lr": rec["lr"], "loss": "cross-entropy+dice",
                                  "out_channels": N_CLASSES, "slicing": "2D axial slices of the study grid",
@@ -345,6 +347,21 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     _model_card(out_dir, rec, metrics)
     progress(f"{TASK}: plugin written to {out_dir}; INT8 latency {metrics['latency_ms_median']['int8']} ms")
     return metrics
+
+
+def _version_after(out_dir: Path, rec: dict) -> str:
+    """The version of a new package in ``out_dir``: 1.0.0 for the first; past the one there (minor step when its
+    split or initialisation differs, as that is another model, else patch)."""
+    from .finetune import next_version
+    from .quantize import VERSION
+
+    try:
+        old = json.loads((out_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return VERSION
+    if old.get("task") != TASK or not old.get("version"):
+        return VERSION
+    return next_version(old["version"], old.get("split") != rec["split"] or old.get("init") != rec.get("init"))
 
 
 def _model_card(out_dir: Path, rec: dict, m: dict) -> None:
@@ -384,8 +401,10 @@ OpenVINO CPU, LATENCY hint, 2-core AMD Zen4: INT8 {lat['int8']} ms, FP32 {lat['f
 ## Data and licence
 
 Medical Segmentation Decathlon Task04 Hippocampus (Vanderbilt University Medical Center; Simpson et al. 2019),
-CC-BY-SA 4.0: the weights are shared under CC-BY-SA 4.0 as well. Split by case (volume); the lists are in
-`metrics.json`.
+CC-BY-SA 4.0: the weights are shared under CC-BY-SA 4.0 as well. Split by scan: MSD numbers the two crops of one
+scan 2k+1 / 2k+2 and both always land in the same part (`hippocampus.subject_of`); the case lists are in
+`metrics.json`. The test cases were never trained on; the test split was also used to decide whether this version
+replaces the one installed before it.
 
 ## Limitations
 
