@@ -56,7 +56,8 @@ def seg_problem(study, labels: np.ndarray | None = None) -> str:
 def _value_of(segment) -> int | None:
     """The label value a MedRoute SEG stored in a segment's Tracking ID ("label value 3"), else None."""
     tid = str(getattr(segment, "TrackingID", "") or "")
-    return int(tid[len(TRACKING_PREFIX):]) if tid.startswith(TRACKING_PREFIX) and tid[len(TRACKING_PREFIX):].isdigit() else None
+    value = tid[len(TRACKING_PREFIX):] if tid.startswith(TRACKING_PREFIX) else ""
+    return int(value) if value.isdigit() else None
 
 
 def write_dicom_seg(study, labels: np.ndarray, out_path, label_names: dict[int, str] | None = None,

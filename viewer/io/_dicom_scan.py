@@ -247,7 +247,8 @@ def raw_value(ds, tag: int):
 
 
 _TAG_SERIES_UID, _TAG_ROWS, _TAG_COLS, _TAG_SPP = 0x0020000E, 0x00280010, 0x00280011, 0x00280002
-_TAG_ECHO, _TAG_ACQ, _TAG_TEMPORAL = 0x00180086, 0x00200012, 0x00200100  # EchoNumbers, AcquisitionNumber, TemporalPositionIdentifier
+# EchoNumbers, AcquisitionNumber, TemporalPositionIdentifier
+_TAG_ECHO, _TAG_ACQ, _TAG_TEMPORAL = 0x00180086, 0x00200012, 0x00200100
 
 
 def _number(v) -> float:
@@ -270,7 +271,7 @@ def _group_key(fr: Frame) -> tuple:
         raw_value(ds, _TAG_COLS),
         raw_value(ds, _TAG_SPP),
         None if fr.pixel_spacing is None else tuple(np.round(fr.pixel_spacing, 4)),
-        raw_value(ds, _TAG_ECHO),  # the echoes of a multi-echo series are separate volumes (as dcm2niix splits them)
+        _number(raw_value(ds, _TAG_ECHO)),  # the echoes of a multi-echo series are separate volumes (as dcm2niix)
     )
 
 
@@ -360,8 +361,8 @@ def scan_files(files: list[Path], origin: Path) -> tuple[list[SeriesGroup], list
     for uid, parts in by_uid.items():
         if len(parts) > 1:
             if len({p.key[:-1] for p in parts}) == 1:  # the parts differ only in their echo number
-                for i, g in enumerate(sorted(parts, key=lambda p: _number(p.key[-1])), start=1):
-                    g.split_reason = f"echo {_number(g.key[-1]):g} ({i} of {len(parts)} echoes)"
+                for i, g in enumerate(sorted(parts, key=lambda p: p.key[-1]), start=1):
+                    g.split_reason = f"echo {g.key[-1]:g} ({i} of {len(parts)} echoes)"
                     g.uid = f"{uid}#{i}"
                 continue
             for i, g in enumerate(sorted(parts, key=lambda p: -len(p.frames)), start=1):

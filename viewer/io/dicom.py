@@ -145,7 +145,8 @@ def _native_plan(ds) -> tuple[np.dtype, int, int, int] | None:
     hb = ds.get("HighBit")
     if hb is not None and int(hb) != bs - 1:
         return None
-    return np.dtype(f"<{'i' if signed else 'u'}{ba // 8}"), int(ds.Rows), int(ds.Columns), (1 << bs) - 1 if bs < ba else 0
+    mask = (1 << bs) - 1 if bs < ba else 0
+    return np.dtype(f"<{'i' if signed else 'u'}{ba // 8}"), int(ds.Rows), int(ds.Columns), mask
 
 
 def _from_buffer(ds, plan) -> np.ndarray | None:
