@@ -2,10 +2,11 @@
 
 brain_mri: the LGG FLAIR slices (split by patient, the same split as the segmenter), the two real MR DICOM series
 (sagittal T1 MPRAGE, axial T1 post-contrast; each split into contiguous slab blocks train | val | test with the
-blocks separated) and slices of the MSD hippocampus crops along all three axes (split by case).
+blocks separated) and slices of the MSD hippocampus crops along all three axes (split by scan).
 nuclei / polyp: the segmenter splits.  other: pydicom's and pydicom-data's test images that are not brain MR
 (CT, X-ray, ultrasound, shoulder/abdomen MR, nuclear medicine, RT dose ...) and natural images / icons / plots
-shipped by installed packages (no downloads), split by file with a seeded hash.
+shipped by installed packages (no downloads); blank inputs dropped, near-duplicates and the frames of one file
+grouped, each group split by a seeded hash (:func:`split_other`).
 """
 
 from __future__ import annotations
