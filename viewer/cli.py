@@ -48,14 +48,16 @@ def _print_info(info: dict) -> None:
         ("Spacing (mm, x y z)", " ".join(f"{v:g}" for v in info.get("spacing", []))),
         ("Orientation", info.get("orientation", "")),
         ("Intensity range", " .. ".join(f"{v:g}" for v in info.get("intensity_range", []))),
-        ("Source", info.get("source", "")),
+        ("Archive", info.get("archive", "")),
+        ("Source", info.get("source", "") + (" (unpacked copy)" if info.get("archive") else "")),
     ]
     for k, v in rows:
-        print(f"{k:<22}{v}")
+        if v not in ("", None):  # a --scan-only listing has no shape, spacing ... to show
+            print(f"{k:<22}{v}")
     for w in info.get("warnings", []):
         print(f"{'Warning':<22}{w}")
     series = info.get("series", [])
-    if len(series) > 1:
+    if len(series) > 1 or (series and "shape" not in info):
         print(f"Series ({len(series)}):")
         for s in series:
             print(f"  {s['uid']}  {s['slices']:>5} slices  {s['modality']:<4} {s['description']}")

@@ -158,3 +158,113 @@ def test_a_2d_rgb_nifti_is_one_colour_slice_and_4d_rgb_is_refused_clearly(tmp_pa
     nib.save(nib.Nifti1Image(np.zeros((4, 3, 2, 2), dtype=rgb), np.eye(4)), tmp_path / "rgb4d.nii")
     with pytest.raises(UnsupportedFormatError, match="one colour volume per file"):
         open_study(tmp_path / "rgb4d.nii")
+
+
+# --- second review round: label files, MetaImage / NRRD, orientation letters, info -----------------------------
+
+def test_a_dicom_seg_opened_as_a_label_file_keeps_every_segment(tmp_path):
+    from viewer.export.dicom_seg import write_dicom_seg
+    from viewer.io import load_labels
+
+    study = open_study(require_data("dicom_series", "pgbm003_t1post"))
+    labels = np.zeros(study.shape, np.uint8)
+    labels[10, 100:130, 100:120] = 1
+    labels[12, 50:60, 50:60] = 2  # segment 2's frames lie at the same positions as segment 1's
+    seg = write_dicom_seg(study, labels, tmp_path / "seg.dcm", {1: "a", 2: "b"})
+    assert np.array_equal(load_labels(seg, study), labels)
+
+
+def test_label_values_outside_0_to_65535_and_multichannel_labels_are_refused(tmp_path):
+    import nibabel as nib
+
+    from viewer.errors import GeometryMismatchError, SaveError
+    from viewer.io import load_labels, save_labels
+
+    study = open_study(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz"))
+    affine = nib.load(study.source[0]).affine
+    grid = study.voxels.transpose(2, 1, 0).shape
+    for value, dtype in ((-1, np.int16), (70000, np.int32)):
+        nib.save(nib.Nifti1Image(np.full(grid, value, dtype), affine), tmp_path / "bad.nii.gz")
+        with pytest.raises(GeometryMismatchError, match="between 0 and 65535"):
+            load_labels(tmp_path / "bad.nii.gz", study)
+    with pytest.raises(SaveError, match="65535"):
+        save_labels(np.full(study.shape, 70000, np.int32), study, tmp_path / "big.nii.gz")
+    onehot = np.zeros((*grid, 2), np.uint8)
+    onehot[..., 1] = 1
+    nib.save(nib.Nifti1Image(onehot, affine), tmp_path / "onehot.nii.gz")
+    with pytest.raises(GeometryMismatchError, match="channels that differ"):
+        load_labels(tmp_path / "onehot.nii.gz", study)
+
+
+def test_labels_of_a_nifti_whose_sform_and_qform_differ_land_where_itk_puts_the_image(tmp_path):
+    import nibabel as nib
+    import SimpleITK as sitk
+
+    from viewer.io import load_labels, save_labels
+
+    src = nib.load(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz"))
+    sform = src.affine.copy()
+    qform = sform.copy()
+    qform[:3, 3] += (20.0, -10.0, 5.0)  # scanner space vs registered space
+    img = nib.Nifti1Image(np.asarray(src.dataobj), sform)
+    img.set_sform(sform, code=2)
+    img.set_qform(qform, code=1)
+    nib.save(img, tmp_path / "img.nii.gz")
+    study = open_study(tmp_path / "img.nii.gz")
+    labels = np.zeros(study.shape, np.uint8)
+    labels[5, 5:10, 5:10] = 1
+    save_labels(labels, study, tmp_path / "lab.nii.gz")
+    a, b = sitk.ReadImage(str(tmp_path / "img.nii.gz")), sitk.ReadImage(str(tmp_path / "lab.nii.gz"))
+    assert np.allclose(a.GetOrigin(), b.GetOrigin()) and np.allclose(a.GetDirection(), b.GetDirection())
+    assert np.array_equal(load_labels(tmp_path / "lab.nii.gz", study), labels)
+
+
+def test_metaimage_with_detached_data_opens_from_a_folder_and_a_zip_with_its_modality(tmp_path):
+    import zipfile
+
+    import SimpleITK as sitk
+
+    vol = np.arange(3 * 4 * 5, dtype=np.int16).reshape(3, 4, 5)
+    img = sitk.GetImageFromArray(vol)
+    img.SetSpacing((0.5, 0.6, 2.0))
+    (tmp_path / "scan").mkdir()
+    sitk.WriteImage(img, str(tmp_path / "scan" / "vol.mhd"))
+    hdr = (tmp_path / "scan" / "vol.mhd").read_text()
+    (tmp_path / "scan" / "vol.mhd").write_text(hdr.replace("ElementType", "Modality = MET_MOD_CT\nElementType"))
+    with zipfile.ZipFile(tmp_path / "scan.zip", "w") as zf:
+        for f in (tmp_path / "scan").iterdir():
+            zf.write(f, f"scan/{f.name}")
+    for p in (tmp_path / "scan", tmp_path / "scan.zip"):
+        s = open_study(p)
+        assert np.array_equal(s.voxels, vol) and s.modality == "CT" and s.geometry.spacing == (0.5, 0.6, 2.0)
+
+
+def test_orientation_letters_match_nibabel_and_itk_on_oblique_grids():
+    import nibabel as nib
+    import SimpleITK as sitk
+
+    from viewer.model.geometry import Geometry
+
+    rng = np.random.default_rng(1)
+    for t in range(400):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+        if t % 2:
+            q = q @ np.diag([1, 1, -1])
+        g = Geometry(rng.normal(size=3) * 100, rng.uniform(0.3, 5, 3), q)
+        assert g.orientation_code() == sitk.DICOMOrientImageFilter_GetOrientationFromDirectionCosines(tuple(q.ravel()))
+        assert g.nifti_axcodes() == "".join(nib.aff2axcodes(g.to_nifti_affine()))
+
+
+def test_info_names_the_archive_and_scan_only_lists_a_single_series(tmp_path, capsys):
+    import zipfile
+
+    from viewer.cli import main
+
+    with zipfile.ZipFile(tmp_path / "ct.zip", "w") as zf:
+        zf.write(get_testdata_file("CT_small.dcm"), "CT_small.dcm")
+    assert main(["info", str(tmp_path / "ct.zip")]) == 0
+    out = capsys.readouterr().out
+    assert f"Archive               {tmp_path / 'ct.zip'}" in out
+    assert main(["info", str(require_data("dicom_series", "pgbm003_t1post")), "--scan-only"]) == 0
+    out = capsys.readouterr().out
+    assert "Series (1):" in out and "22 slices" in out and "Shape" not in out

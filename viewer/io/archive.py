@@ -96,6 +96,8 @@ def unpacked_root(path) -> Path:
     while True:
         entries = [e for e in root.iterdir() if e.name != COMPLETE]
         studies = [e for e in entries if e.is_dir() or not e.name.lower().endswith(SIDECARS)]
+        if any(e.name.lower().endswith((".mhd", ".nhdr")) for e in studies):  # their detached pixel data goes with them
+            studies = [e for e in studies if not e.name.lower().endswith((".raw", ".zraw", ".raw.gz"))]
         if len(studies) == 1 and studies[0].is_dir():
             root = studies[0]
             continue

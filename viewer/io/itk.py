@@ -12,6 +12,20 @@ from ..model.study import Study
 from ._common import check_size, reading
 
 ITK_EXTS = {".nrrd", ".nhdr", ".mha", ".mhd"}
+# MetaImage writes its modality as MET_MOD_<name>: the DICOM modality names the rest of MedRoute uses
+_MET_MODALITIES = {"MET_MOD_CT": "CT", "MET_MOD_MR": "MR", "MET_MOD_NM": "NM", "MET_MOD_US": "US",
+                   "MET_MOD_OTHER": "OT", "MET_MOD_UNKNOWN": "OT"}
+
+
+def _component_bytes(reader) -> int:
+    """Bytes per pixel component of the file's pixel type (uint8 1, int16 2, float 4, double 8, ...)."""
+    import SimpleITK as sitk
+
+    name = sitk.GetPixelIDValueAsString(reader.GetPixelID()).lower()
+    for bits, n in (("64", 8), ("double", 8), ("32", 4), ("float", 4), ("16", 2), ("8", 1)):
+        if bits in name:
+            return n
+    return 4
 
 
 def read_itk(path: Path) -> Study:
@@ -31,9 +45,7 @@ def read_itk(path: Path) -> Study:
         dim = reader.GetDimension()
         if dim not in (2, 3):
             raise CorruptFileError(f"{path.name}: {dim}-dimensional images are not supported (only 2D and 3D).", path)
-        pixel_type = sitk.GetPixelIDValueAsString(reader.GetPixelID())
-        itemsize = 8 if "64" in pixel_type or "double" in pixel_type else 4
-        check_size((*size, ncomp), np.dtype(f"u{min(itemsize, 8)}"), path)
+        check_size((*size, ncomp), np.dtype(f"u{_component_bytes(reader)}"), path)
         img = reader.Execute()
         arr = sitk.GetArrayFromImage(img)  # (z, y, x[, c]) already
         spacing = list(img.GetSpacing())
@@ -56,6 +68,7 @@ def read_itk(path: Path) -> Study:
     for key in ("Modality", "modality"):
         if reader.HasMetaDataKey(key):
             modality = reader.GetMetaData(key).strip() or modality
+    modality = _MET_MODALITIES.get(modality.upper(), modality)
     return Study(
         voxels=np.ascontiguousarray(arr),
         geometry=Geometry(origin, spacing, direction),

@@ -42,6 +42,8 @@ def save_labels(labels: np.ndarray, study: Study, path) -> Path:
         raise SaveError("Label maps must hold whole numbers (label values), not intensities.", path)
     if labels.size and labels.dtype.kind == "i" and labels.min() < 0:
         raise SaveError("Label maps cannot hold negative values.", path)
+    if labels.size and labels.dtype.itemsize > 2 and int(labels.max()) > 65535:
+        raise SaveError(f"Label values go up to 65535; this map holds {int(labels.max())}.", path)
     dt = _label_dtype(labels)
     low = path.name.lower()
     if low.endswith((".nii", ".nii.gz")):
@@ -55,7 +57,8 @@ def save_labels(labels: np.ndarray, study: Study, path) -> Path:
         sform = int(study.metadata.get("sform_code", 1) or 1)
         qform = int(study.metadata.get("qform_code", 1) or 1)
         img.set_sform(affine, code=sform)
-        img.set_qform(affine, code=qform)
+        qaff = study.metadata.get("nifti_qform")  # the source's own qform when it differs from its sform
+        img.set_qform(np.asarray(qaff, dtype=float) if qaff is not None else affine, code=qform)
         if study.size_in_mm_known:
             img.header.set_xyzt_units("mm")
             img.header["descrip"] = LABEL_DESCRIP.encode()
@@ -86,13 +89,38 @@ def save_labels(labels: np.ndarray, study: Study, path) -> Path:
     return path
 
 
+def _is_dicom_seg(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    from ._dicom_scan import is_dicom_file
+
+    if not (is_dicom_file(path) or path.suffix.lower() == ".dcm"):
+        return False
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID"], force=True)
+    except Exception:  # noqa: BLE001 - not readable as DICOM here: the normal reader will say why
+        return False
+    return str(ds.get("SOPClassUID", "")) == "1.2.840.10008.5.1.4.1.1.66.4"  # Segmentation Storage
+
+
 def load_labels(path, study: Study) -> np.ndarray:
     """Open a label file and check that it lies on the study's grid; returns (z, y, x) integers."""
     from . import open_study
 
+    if _is_dicom_seg(Path(path)):  # segments of a DICOM SEG are frames at the same positions, not slices
+        from ..export.dicom_seg import read_dicom_seg
+
+        return read_dicom_seg(path, study)
     lab = open_study(path)
     vox = lab.voxels
     if vox.ndim == 4:
+        if not all(np.array_equal(vox[..., 0], vox[..., c]) for c in range(1, vox.shape[3])):
+            raise GeometryMismatchError(
+                f"{Path(path).name}: this label file has {vox.shape[3]} channels that differ (a one-hot stack, "
+                "colour-coded classes or several layers); MedRoute reads one label value per voxel. Save it as a "
+                "single-channel label map (class values 1, 2, ...).", path)
         vox = vox[..., 0]
     if vox.shape != study.shape:
         raise GeometryMismatchError(
@@ -110,7 +138,11 @@ def load_labels(path, study: Study) -> np.ndarray:
     if vox.dtype.kind == "f":
         if not np.all(np.equal(np.mod(vox, 1), 0)):
             raise GeometryMismatchError(f"{Path(path).name}: this holds intensities, not label values.", path)
-    out = vox.astype(np.uint16 if vox.size and vox.max() > 255 else np.uint8)
+    lo, hi = (float(vox.min()), float(vox.max())) if vox.size else (0.0, 0.0)
+    if lo < 0 or hi > 65535:
+        raise GeometryMismatchError(f"{Path(path).name}: label values must lie between 0 and 65535 (this file holds "
+                                    f"{lo:g} to {hi:g}); it is not a label map.", path)
+    out = vox.astype(np.uint16 if hi > 255 else np.uint8)
     if lab.format in ("PNG", "JPEG", "TIFF", "BMP", "image stack") and out.size and set(np.unique(out).tolist()) <= {0, 255}:
         out = (out > 0).astype(np.uint8)  # a 0/255 mask image means label 1
     return out

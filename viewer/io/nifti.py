@@ -181,6 +181,11 @@ def read_nifti(path: Path, volume: int | None = None) -> Study:
         extra["pixel_size_mm_known"] = False
     if n_vol > 1 and volume is None:  # the 4th axis holds volumes (time points, gradients, echoes), not colours
         extra["volumes_as_channels"] = n_vol
+    qaff, qcode = hdr.get_qform(coded=True)
+    if qaff is not None and qcode and not np.allclose(qaff, affine, atol=1e-4):
+        # sform and qform disagree (e.g. after registration): the grid is the sform's, but ITK tools place the
+        # image by its qform; a label file written for it keeps this qform so that both land in the same place
+        extra["nifti_qform"] = np.round(np.asarray(qaff, dtype=float), 6).tolist()
     return Study(
         voxels=vox,
         geometry=geom,

@@ -117,18 +117,19 @@ _RAS_LETTERS = (("L", "R"), ("P", "A"), ("I", "S"))  # (negative, positive) for 
 
 
 def orientation_code(direction: np.ndarray, ras: bool = False) -> str:
-    """Letters for the world direction each column of ``direction`` is closest to."""
+    """Letters for the world direction each column of ``direction`` is closest to.  As nibabel's ``aff2axcodes``
+    and ITK do, the largest |element| of the whole matrix is assigned first, then the largest of what is left, so
+    an oblique grid gets the same letters in MedRoute, nibabel, ITK-SNAP and Slicer."""
     letters = _RAS_LETTERS if ras else _LPS_LETTERS
+    a = np.abs(np.asarray(direction, dtype=np.float64))
     d = np.asarray(direction, dtype=np.float64)
-    out = []
-    used: set[int] = set()
-    for col in range(3):
-        v = d[:, col]
-        order = np.argsort(-np.abs(v))
-        axis = next(int(a) for a in order if int(a) not in used)
-        used.add(axis)
-        out.append(letters[axis][1] if v[axis] > 0 else letters[axis][0])
-    return "".join(out)
+    axis_of: dict[int, int] = {}
+    for _ in range(3):
+        row, col = np.unravel_index(int(np.argmax(a)), a.shape)
+        axis_of[int(col)] = int(row)
+        a[row, :] = -1.0
+        a[:, col] = -1.0
+    return "".join(letters[axis_of[c]][1] if d[axis_of[c], c] > 0 else letters[axis_of[c]][0] for c in range(3))
 
 
 def from_nifti_affine(affine) -> Geometry:

@@ -137,4 +137,5 @@ class Study:
             "series": [s.to_dict() for s in self.series],
             "source": self.source[0] if len(self.source) == 1 else (str(Path(self.source[0]).parent) if self.source else ""),
             "n_files": len(self.source),
+            **({"archive": str(self.metadata["archive"])} if self.metadata.get("archive") else {}),
         }
