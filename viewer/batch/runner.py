@@ -118,13 +118,14 @@ def process_study(path: str, output: str, task: str = "auto", device: str = "CPU
                     row.update(output=str(cand), status="skipped", **resumed_result(cand, path, previous))
                     row["seconds"] = round(time.perf_counter() - t0, 4)
                     return row
-        from ..inference.pipeline import run, study_input
+        from ..inference.pipeline import run, study_extent_mm, study_input
         from ..io import open_study, save_labels
 
         registry, engine = _context(device, tuple(plugin_dirs))
         study = open_study(path)
         voxels, notes = study_input(study)
-        res = run(voxels, task=task, registry=registry, engine=engine, name=Path(path).name)
+        res = run(voxels, task=task, registry=registry, engine=engine, name=Path(path).name,
+                  extent_mm=study_extent_mm(study))
         row["notes"] = " ".join(notes + [n for n in [registry.damaged_newer(res.plugin.id)] if n])
         if out.name.endswith(".png") and not study.is_2d:
             out = out.with_name(out.name[: -len(".png")] + ".nii.gz")

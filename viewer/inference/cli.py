@@ -12,7 +12,7 @@ from ..errors import MedRouteError, PluginError
 def _cmd_segment(args) -> int:
     from ..io import open_study, save_labels
     from .engine import get_engine
-    from .pipeline import run, study_input
+    from .pipeline import run, study_extent_mm, study_input
     from .registry import default_registry
 
     out = Path(args.out)
@@ -26,7 +26,8 @@ def _cmd_segment(args) -> int:
     if not args.json:
         for msg in ([engine.message] if engine.message else []) + notes:
             sys.stderr.write(msg + "\n")
-    res = run(voxels, task=args.task, registry=default_registry(), engine=engine, name=study.name)
+    res = run(voxels, task=args.task, registry=default_registry(), engine=engine, name=study.name,
+              extent_mm=study_extent_mm(study))
     save_labels(res.labels, study, out)
     skipped = default_registry().damaged_newer(res.plugin.id)
     if skipped:

@@ -220,14 +220,24 @@ def study_input(study) -> tuple[np.ndarray, list[str]]:
                        f"grey or colour image per slice, so {what} was segmented."]
 
 
+def study_extent_mm(study) -> tuple[float, float, float] | None:
+    """The study's field of view in mm (x, y, z), None when its pixel size is not known in mm (PNG, TIFF ...)."""
+    if not study.size_in_mm_known:
+        return None
+    z, y, x = study.shape[:3]
+    sx, sy, sz = study.geometry.spacing
+    return float(x * sx), float(y * sy), float(z * sz)
+
+
 def run(voxels: np.ndarray, task: str | None = "auto", device: str | None = "CPU",
         registry: Registry | None = None, engine: Engine | None = None, name: str = "this study",
-        progress=None, cancel=None) -> SegmentationResult:
-    """Decide the task (router or ``task``) and segment the whole study."""
+        progress=None, cancel=None, extent_mm=None) -> SegmentationResult:
+    """Decide the task (router or ``task``) and segment the whole study.  ``extent_mm``: see
+    :func:`study_extent_mm` (the routed model's field of view is checked against it)."""
     registry = registry if registry is not None else default_registry()
     engine = engine if engine is not None else get_engine(device)
     t0 = time.perf_counter()
-    plugin, decision = choose_task(voxels, registry, engine, task, name)
+    plugin, decision = choose_task(voxels, registry, engine, task, name, extent_mm)
     t_route = time.perf_counter() - t0
     labels, timings, n = segment_study(voxels, plugin, engine, progress=progress, cancel=cancel)
     timings = {"route": round(t_route, 4), **timings}

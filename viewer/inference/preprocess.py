@@ -51,6 +51,9 @@ class InputSpec:
     grey_policy: str = "replicate"
     colour_policy: str = "luminance"
     layout: str = "NCHW"
+    # the largest field of view (mm, longest side) of the studies the model was trained on, with a margin; a study
+    # known in mm that is larger is outside what the model can segment (e.g. a whole head for a model of crops)
+    max_field_of_view_mm: float | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -68,6 +71,8 @@ class InputSpec:
             raise ValueError(f"unsupported normalisation {spec.normalisation!r}")
         if spec.layout != "NCHW":
             raise ValueError(f"unsupported layout {spec.layout!r}")
+        if spec.max_field_of_view_mm is not None and not float(spec.max_field_of_view_mm) > 0:
+            raise ValueError("max_field_of_view_mm must be a positive number of millimetres")
         return spec
 
 

@@ -115,13 +115,31 @@ def route(voxels: np.ndarray, registry: Registry, engine: Engine, n_slices: int 
     return dec
 
 
+def outside_field_of_view(plugin: Plugin, extent_mm) -> str:
+    """Why a study of ``extent_mm`` (x, y, z millimetres; None when its pixel size is not known in mm) is larger
+    than the studies ``plugin`` was trained on (its ``[input] max_field_of_view_mm``), or "" when it is not."""
+    limit = plugin.input.max_field_of_view_mm
+    if limit is None or extent_mm is None or max(extent_mm) <= float(limit):
+        return ""
+    size = " x ".join(f"{v:.0f}" for v in extent_mm)
+    return (f"it looks like '{plugin.id}', but its field of view ({size} mm) is larger than the studies that model "
+            f"was trained on ({plugin.task_modality or plugin.name}, at most {float(limit):g} mm across); crop the "
+            "study to that region first")
+
+
 def choose_task(voxels: np.ndarray, registry: Registry, engine: Engine, task: str | None = "auto",
-                name: str = "this study") -> tuple[Plugin, RoutingDecision]:
-    """The task plugin for a study: the user's choice, or the router's; raises NoSuitableModelError."""
+                name: str = "this study", extent_mm=None) -> tuple[Plugin, RoutingDecision]:
+    """The task plugin for a study: the user's choice, or the router's; raises NoSuitableModelError.
+    ``extent_mm``: the study's size in mm (x, y, z), to check the chosen model's field of view (a user's choice is
+    not second-guessed)."""
     if task and task != "auto":
         p = registry.task(task)
         return p, RoutingDecision(p.id, 1.0, override=True, reason="chosen by the user")
     dec = route(voxels, registry, engine)
+    if dec.task is not None:
+        why = outside_field_of_view(registry.task(dec.task), extent_mm)
+        if why:
+            dec.task, dec.reason = None, why
     if dec.task is None:
         err = NoSuitableModelError(
             f"No suitable model for {name}: {dec.reason}. Installed tasks: {', '.join(registry.task_ids()) or 'none'}; "

@@ -331,7 +331,7 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
                                "description": rec["description"], "task_modality": rec["task_modality"]})
     lines += _table("model", {"file": "model.xml", "weights": "model.bin", "sha256": sha256(out_dir / "model.bin"),
                               "xml_sha256": sha256(xml), "precision": "INT8"})
-    lines += _table("input", dict(rec["input"]))
+    lines += _table("input", {**rec["input"], "max_field_of_view_mm": max_field_of_view_mm(cases, rec["split"]["train"])})
     lines += _table("output", {"activation": "softmax"})
     for lab in rec["labels"]:
         lines += ["[[labels]]"] + [f"{k} = {_v(v)}" for k, v in lab.items()] + [""]
@@ -347,6 +347,19 @@ def quantize(train_dir, out_dir, data_dir=None, calibration: int = 200, latency_
     _model_card(out_dir, rec, metrics)
     progress(f"{TASK}: plugin written to {out_dir}; INT8 latency {metrics['latency_ms_median']['int8']} ms")
     return metrics
+
+
+def max_field_of_view_mm(cases, names, margin: float = 1.25) -> float:
+    """The longest side (mm) of the largest training crop, times ``margin``: the router does not send larger
+    studies (a whole head) to this model of crops (``[input] max_field_of_view_mm``)."""
+    import nibabel as nib
+
+    def longest_side(img) -> float:
+        h = nib.load(str(img)).header
+        return float(np.max(np.asarray(h.get_data_shape()[:3]) * np.asarray(h.get_zooms()[:3])))
+
+    keep = set(names)
+    return round(max(longest_side(img) for case, img, _ in cases if case in keep) * margin, 1)
 
 
 def _version_after(out_dir: Path, rec: dict) -> str:
@@ -409,7 +422,9 @@ replaces the one installed before it.
 ## Limitations
 
 - Research prototype, not a medical device. Trained on pre-cropped hippocampus regions of T1 MR; whole-head
-  volumes must be cropped around the hippocampus first (the router sends such crops here).
+  volumes must be cropped around the hippocampus first (the router sends such crops here). `[input]
+  max_field_of_view_mm` (the longest side of the largest training crop x 1.25) keeps the router from sending a
+  larger study here (it answers "no suitable model" and says why); choosing the task by hand still runs it.
 """
     (out_dir / "MODEL_CARD.md").write_text(text)
 
