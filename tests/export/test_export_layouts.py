@@ -62,7 +62,7 @@ def test_nnunet_png_export_follows_nnunet_rules(tmp_path):
 def test_append_is_stable_refuses_duplicates_and_overwrites_with_flag(tmp_path):
     cases = _brain_cases(tmp_path, 6)
     rep1 = export_cases(cases[:3], tmp_path / "raw", "brain_mri")
-    with pytest.raises(ExportError, match="already in"):
+    with pytest.raises(ExportError, match=r"already in .*; replace its labels to overwrite\.$"):  # no CLI flag here
         export_cases([cases[1]], tmp_path / "raw", "brain_mri")
     rep2 = export_cases(cases[3:], tmp_path / "raw", "brain_mri")
     assert rep2.dataset == rep1.dataset and rep2.num_training == 6 and not set(rep2.added) & set(rep1.added)
@@ -184,4 +184,5 @@ def test_cli_export_from_files(tmp_path, capsys):
     assert rep["numTraining"] == len(list(img.iterdir()))
     assert main(["export", "--validate", rep["dataset"]]) == 0
     assert main(["export", "--images", str(img), "--labels", str(lab), "--task", "brain_mri", "--out", str(out)]) == 2
-    assert "already in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already in" in err and "replace its labels to overwrite (--overwrite)." in err

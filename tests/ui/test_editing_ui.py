@@ -170,7 +170,7 @@ def test_model_result_dialog_choice_and_menus(hippo, qtbot):
     model = np.zeros(win.study.shape, np.uint8)
     model[:, :5, :5] = 2
     asked = []
-    assert ctl.apply_model_result(model, {"plugin": "hippo", "version": "2"}, ask=lambda w: asked.append(1) or "cancel") is None
+    assert ctl.apply_model_result(model, {"plugin": "hippo", "version": "2"}, ask=lambda w: asked.append(1) or "cancel") == "cancel"
     assert asked and not (win.labelmap.data == 2).any()
     ctl.apply_model_result(model, {"plugin": "hippo", "version": "2"}, ask=lambda w: REPLACE)
     assert np.array_equal(win.labelmap.data, model)

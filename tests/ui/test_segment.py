@@ -211,3 +211,115 @@ def test_a_4d_image_segments_the_volume_on_screen_and_says_so(window, qtbot, seg
     ref = run(window.study.voxels[..., 0], task="brain_mri", registry=seg.registry, engine=seg.engine)
     assert np.array_equal(res.labels, ref.labels)
     assert "first of its 20 volumes" in seg.decision_label.toolTip()
+
+
+def _hippo_task(seg_plugins) -> str:
+    """A task the hippocampus study can be segmented with, other than the registry's first where there is one."""
+    return "hippocampus" if seg_plugins.real else "brain_mri"
+
+
+def _run(window, qtbot, task=None):
+    seg = window.segmenter
+    with qtbot.waitSignal(seg.sigDone, timeout=120000) as done:
+        assert seg.segment(task=task)
+    return done.args[0]
+
+
+def test_export_preselects_the_applied_task_and_records_its_routing(window, qtbot, seg_plugins, tmp_path,
+                                                                    monkeypatch):
+    import json
+
+    from PySide6 import QtWidgets
+
+    from viewer.ui import export_dialog as ED
+
+    window.open_path(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz"),
+                     blocking=True)
+    assert window.last_segmentation is None
+    res = _run(window, qtbot, _hippo_task(seg_plugins))
+    seg = window.last_segmentation
+    assert seg["plugin"] == res.plugin.id and seg["version"] == str(res.plugin.version) and seg["created"]
+    assert seg["routing"]["task"] == res.plugin.id and seg["routing"]["override"] is True
+    assert seg["sha256"] == res.plugin.sha256
+    shown = []
+
+    def accept(dlg):  # the user accepts the dialog as it comes up, into a temporary folder
+        shown.append(dlg.task.currentText())
+        dlg.out.setText(str(tmp_path / "raw"))
+        return QtWidgets.QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ED.ExportDialog, "exec", accept)
+    monkeypatch.setattr(QtWidgets.QMessageBox, "information", lambda *a, **k: None)
+    ED.export_for_retraining(window)
+    assert shown == [res.plugin.id] and not window.errors
+    prov_files = list((tmp_path / "raw").glob("Dataset*/provenance/*.json"))
+    assert len(prov_files) == 1
+    prov = json.loads(prov_files[0].read_text())
+    assert prov["router"]["task"] == res.plugin.id and prov["segmented_at"] == seg["created"]
+    assert {"id": res.plugin.id, "version": str(res.plugin.version), "sha256": res.plugin.sha256} in \
+        prov["source_models"]
+    # exported before: the message names the dialog's checkbox, not a command-line flag
+    ED.export_for_retraining(window)
+    assert len(window.errors) == 1 and "--overwrite" not in window.errors[0]
+    assert "replace its labels to overwrite (tick \"Replace this study's labels if it was exported before\")" \
+        in window.errors[0]
+    window.open_path(require_data("dicom_series", "pgbm003_t1post"), blocking=True)
+    assert window.last_segmentation is None  # it described the previous study
+
+
+def test_task_override_is_for_one_study_only(window, qtbot, fake_plugins):  # noqa: F811
+    window.open_path(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz"),
+                     blocking=True)
+    seg = window.segmenter
+    next(a for a in seg.task_menu.actions() if a.text() == "brain_mri").trigger()
+    assert seg.task == "brain_mri"
+    window.open_path(require_data("dicom_series", "pgbm003_t1post"), blocking=True)
+    assert seg.task == "auto"
+    assert [a.text() for a in seg.task_menu.actions() if a.isChecked()] == ["Automatic (router)"]
+
+
+def test_segment_asks_before_replacing_labels_loaded_from_a_file(window, qtbot, seg_plugins, monkeypatch):
+    import viewer.ui.editing_prompts as prompts
+
+    window.open_path(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz"),
+                     labels=str(require_data("nifti", "msd_task04_hippocampus", "labels", "hippocampus_001.nii.gz")),
+                     blocking=True)
+    expert = window.labelmap.data.copy()
+    assert expert.any()
+    asked = []
+    monkeypatch.setattr(prompts, "ask_model_mode", lambda parent: asked.append(1) or "cancel")
+    _run(window, qtbot, _hippo_task(seg_plugins))
+    assert asked == [1] and np.array_equal(window.labelmap.data, expert)
+
+
+def test_cancel_in_keep_your_edits_leaves_labels_and_their_origin_alone(window, qtbot, seg_plugins, monkeypatch):
+    import viewer.ui.editing_prompts as prompts
+
+    window.open_path(require_data("nifti", "msd_task04_hippocampus", "images", "hippocampus_001.nii.gz"),
+                     blocking=True)
+    task = _hippo_task(seg_plugins)
+    first = _run(window, qtbot, task)
+    lm = window.labelmap
+    before = (lm.source, dict(lm.provenance), dict(window.last_segmentation))
+    z = window.study.shape[0] // 2
+    window.editing.editor.paint((z, z + 1, 0, 4, 0, 4), None, 3)  # a hand edit
+    mine = lm.data.copy()
+    monkeypatch.setattr(prompts, "ask_model_mode", lambda parent: "cancel")
+    assert np.array_equal(_run(window, qtbot, task).labels, first.labels)
+    assert np.array_equal(lm.data, mine) and window.labelmap is lm
+    assert (lm.source, lm.provenance, window.last_segmentation) == before
+    assert window.statusBar().currentMessage() == "Model result discarded; your labels are unchanged."
+
+
+def test_the_sample_study_is_not_segmented_by_the_model_of_hippocampus_crops(window, qtbot, seg_plugins):
+    """The viewer's own sample (a 66 x 82 x 50 mm whole-brain crop) looks like a hippocampus crop to the router; the
+    hippocampus plugin's field of view (72.5 mm) stops the routed run, and the message says why."""
+    from viewer.ui.app import sample_study_path
+
+    if not seg_plugins.real or "hippocampus" not in window.segmenter.registry.task_ids():
+        pytest.skip("needs the committed router and hippocampus plugins")
+    window.open_path(sample_study_path(), blocking=True)
+    with qtbot.waitSignal(window.segmenter.sigFailed, timeout=60000) as f:
+        window.segmenter.segment()
+    assert "field of view" in f.args[0] and "hippocampus" in f.args[0]
+    assert window.labelmap is None or not window.labelmap.data.any()

@@ -1,6 +1,7 @@
 """Applying a model's segmentation as ONE undoable step, without silently discarding manual edits.  No Qt.
 
-When the session holds manual edits (provenance says "hand" or "edited" somewhere) the caller must choose:
+When the session holds manual edits or labels loaded from a file (provenance says "hand", "edited" or "file"
+somewhere) the caller must choose:
 ``"replace"`` (the model result replaces all labels), ``"fill_empty"`` (only slices with no labels at all take
 the model's labels) or ``"cancel"``.  Without a choice :class:`EditConflictError` is raised so the UI can ask.
 """
@@ -17,8 +18,9 @@ MODES = (REPLACE, FILL_EMPTY, CANCEL)
 
 
 def needs_choice(session) -> bool:
-    """True when applying a model result could overwrite manual edits (ask replace / fill empty / cancel)."""
-    return session.provenance.has_manual_edits()
+    """True when applying a model result could overwrite manual edits or loaded labels (ask replace / fill empty /
+    cancel)."""
+    return session.provenance.has_user_labels()
 
 
 def _prov_dict(provenance) -> dict:
@@ -43,8 +45,8 @@ def apply_model_result(session, labels: np.ndarray, provenance, mode: str | None
     if mode is None:
         if needs_choice(session):
             raise EditConflictError(
-                "This study has manual edits; choose whether the model result replaces them, fills only the "
-                "empty slices, or is cancelled.")
+                "This study has manual edits or loaded labels; choose whether the model result replaces them, fills "
+                "only the empty slices, or is cancelled.")
         mode = REPLACE
     labels = np.asarray(labels)
     if tuple(labels.shape) != tuple(session.study.shape):

@@ -4,14 +4,18 @@ Per slice along array axis 0 (the stored slice axis), one entry:
 
 * ``{"source": "model", "plugin": id, "version": v}`` - written by a model and not touched since;
 * ``{"source": "edited", "plugin": id, "version": v}`` - written by a model, then corrected by hand;
-* ``{"source": "hand"}`` - drawn by hand on a slice the model left empty (or with no model at all).
+* ``{"source": "hand"}`` - drawn by hand on a slice the model left empty (or with no model at all);
+* ``{"source": "file"}`` - loaded from a label file (or a session that did not say where they came from): someone's
+  work, protected like hand edits; corrected by hand it becomes ``{"source": "edited", "from": "file"}``.
 
 Slices without an entry hold no labels from anyone.  Saved with the session and carried to export.
 """
 
 from __future__ import annotations
 
-MODEL, EDITED, HAND = "model", "edited", "hand"
+import numpy as np
+
+MODEL, EDITED, HAND, FILE = "model", "edited", "hand", "file"
 
 
 class Provenance:
@@ -37,7 +41,8 @@ class Provenance:
                 self.entries[int(z)] = dict(e)
 
     def mark_manual(self, zs) -> None:
-        """Slices changed by a hand edit: model -> edited, nothing -> hand; edited/hand stay."""
+        """Slices changed by a hand edit: model -> edited, file -> edited (from file), nothing -> hand; edited/hand
+        stay."""
         for z in zs:
             z = int(z)
             e = self.entries.get(z)
@@ -45,6 +50,13 @@ class Provenance:
                 self.entries[z] = {"source": HAND}
             elif e["source"] == MODEL:
                 self.entries[z] = {**e, "source": EDITED}
+            elif e["source"] == FILE:
+                self.entries[z] = {"source": EDITED, "from": FILE}
+
+    def mark_file(self, labels: np.ndarray) -> None:
+        """Labelled slices of ``labels`` (z, y, x) that have no source yet came from a file (label file, session)."""
+        for z in np.flatnonzero(np.asarray(labels).reshape(len(labels), -1).any(axis=1)):
+            self.entries.setdefault(int(z), {"source": FILE})
 
     def set_model(self, zs, plugin: str, version: str) -> None:
         for z in zs:
@@ -59,6 +71,10 @@ class Provenance:
 
     def has_manual_edits(self) -> bool:
         return any(e["source"] in (EDITED, HAND) for e in self.entries.values())
+
+    def has_user_labels(self) -> bool:
+        """Labels a model must not overwrite unasked: hand edits, or labels loaded from a file."""
+        return any(e["source"] in (EDITED, HAND, FILE) for e in self.entries.values())
 
     def counts(self) -> dict[str, int]:
         out = {MODEL: 0, EDITED: 0, HAND: 0}

@@ -88,17 +88,24 @@ def _cmd_export(args) -> int:
     if not args.out or not args.task:
         raise ExportError("medroute export needs --task and --out (and SESSION files or --images/--labels).")
     kw = dict(dataset_id=args.dataset_id, name=args.name, overwrite=args.overwrite, key_file=args.key_file)
-    if args.images or args.labels:
-        if not (args.images and args.labels):
-            raise ExportError("--images and --labels go together (two folders with matching file names).")
-        from .cases import case_from_files, pair_files
+    try:
+        if args.images or args.labels:
+            if not (args.images and args.labels):
+                raise ExportError("--images and --labels go together (two folders with matching file names).")
+            from .cases import case_from_files, pair_files
 
-        cases = [case_from_files(i, lab, args.group_pattern) for i, lab in pair_files(args.images, args.labels)]
-        rep = export_with_segs(cases, args.out, args.task, args.format, args.dicom_seg, **kw)
-    elif args.sessions:
-        rep = export_sessions(args.sessions, args.out, args.task, args.format, args.dicom_seg, **kw)
-    else:
-        raise ExportError("Nothing to export: give saved session files (.mrsession) or --images DIR --labels DIR.")
+            cases = [case_from_files(i, lab, args.group_pattern) for i, lab in pair_files(args.images, args.labels)]
+            rep = export_with_segs(cases, args.out, args.task, args.format, args.dicom_seg, **kw)
+        elif args.sessions:
+            rep = export_sessions(args.sessions, args.out, args.task, args.format, args.dicom_seg, **kw)
+        else:
+            raise ExportError("Nothing to export: give saved session files (.mrsession) or --images DIR --labels DIR.")
+    except ExportError as e:
+        from .dataset import OVERWRITE_HINT
+
+        if OVERWRITE_HINT not in str(e):
+            raise
+        raise ExportError(str(e).replace(OVERWRITE_HINT, f"{OVERWRITE_HINT} (--overwrite)")) from e
     if args.json:
         print(json.dumps(rep.to_dict(), indent=1))
     else:

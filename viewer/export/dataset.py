@@ -32,6 +32,7 @@ from .nnunet import NnUNetLayout
 
 LAYOUTS = {"nnunet": NnUNetLayout, "msd": MSDLayout}
 MANIFEST = "manifest.json"
+OVERWRITE_HINT = "replace its labels to overwrite"  # the CLI and the GUI each add how (--overwrite / a checkbox)
 _DEFAULT_NAME = re.compile(r"^label \d+$", re.I)
 
 
@@ -237,7 +238,7 @@ def _export_into(cases, target, staging, layout, task, overwrite, pseudo, annota
         dup = cid if cid in state["cases"] else fingerprints.get(fp)
         if dup and not overwrite:
             raise ExportError(f"This image is already in {target.name} as case {dup} (exported "
-                              f"{state['cases'][dup].get('added', '?')}); use --overwrite to replace its labels.")
+                              f"{state['cases'][dup].get('added', '?')}); {OVERWRITE_HINT}.")
         if dup and dup != cid:
             cid = dup  # same voxels under an older pseudonym (key file replaced): keep the existing case id
         ending = state["file_ending"] or layout.choose_ending(case)

@@ -26,7 +26,7 @@ class MenuActions:
         items = self.win.settings.recent() if self.win.persist else []
         for p in items:
             a = m.addAction(p)
-            a.triggered.connect(lambda _=False, p=p: self.win.open_path(p))
+            a.triggered.connect(lambda _=False, p=p: self.win.maybe_save() and self.win.open_path(p))
         if items:
             m.addSeparator()
             m.addAction("Clear list", lambda: (self.win.settings.clear_recent(), self.refresh_recent()))
@@ -36,13 +36,13 @@ class MenuActions:
     def open_file(self) -> None:
         p, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open study", self.win.settings.last_folder,
                                                      _STUDY_FILTER)
-        if p:
+        if p and self.win.maybe_save():
             self.win.open_path(p)
 
     def open_folder(self) -> None:
         p = QtWidgets.QFileDialog.getExistingDirectory(self.win, "Open folder (DICOM series or image stack)",
                                                        self.win.settings.last_folder)
-        if p:
+        if p and self.win.maybe_save():
             self.win.open_path(p)
 
     def open_labels(self) -> None:
@@ -51,7 +51,7 @@ class MenuActions:
             return
         p, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open labels", self.win.settings.last_folder,
                                                      _LABEL_FILTER)
-        if p:
+        if p and self.win.maybe_save():
             self.win.load_labels(p)
 
     def save_screenshot(self) -> None:
@@ -88,7 +88,7 @@ def build_menus(win) -> MenuActions:
         .export_for_retraining(win))
     act(f, "Save &screenshot...", acts.save_screenshot, "Ctrl+Shift+S")
     f.addSeparator()
-    act(f, "&Quit", win.close, "Ctrl+Q")
+    act(f, "&Quit", lambda: win.maybe_save() and win.close(), "Ctrl+Q")
 
     v = mb.addMenu("&View")
     group = QtGui.QActionGroup(win)

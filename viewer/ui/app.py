@@ -100,6 +100,19 @@ def run_view(paths=(), labels=None, layout=None, series=None, screenshot=None, s
         win.close()
         return 0
     win.show()
-    if not win.editing.offer_recovery():  # a crash left autosaved edits: offer them first
-        win.open_path(path, series=series, labels=labels)
+    open_at_start(win, path, series, labels, named=bool(paths))
     return int(app.exec())
+
+
+def open_at_start(win, path, series=None, labels=None, named: bool = False) -> None:
+    """A crash left autosaved edits: offer them first.  Recovered, they stay on show (nothing replaces them
+    unasked), and a study named on the command line that was therefore not opened is named in the status bar."""
+    if not win.editing.offer_recovery():
+        win.open_path(path, series=series, labels=labels)
+        return
+    from ..editing.session import study_reference
+
+    here = study_reference(win.study)["path"]  # the recovered study (open_session opened it)
+    if named and (not here or Path(here).resolve() != Path(path).resolve()):
+        win.statusBar().showMessage(f"Recovered unsaved edits on {win.study.name}; {Path(path).name} was not opened "
+                                    "(open it with File > Open when you are done).", 60000)

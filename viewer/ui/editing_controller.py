@@ -22,7 +22,7 @@ from ..errors import MedRouteError
 from ..model.labels import LabelMap
 from .brush_cursor import BrushCursor
 from .edit_toolbar import EditToolBar
-from .editing_prompts import ask_model_mode, ask_recover
+from . import editing_prompts as prompts
 from .shortcuts_dialog import ShortcutsDialog
 from .tool_panel import ToolPanel
 
@@ -186,17 +186,17 @@ class EditingController(QtCore.QObject):
         a = self.autosaver
         if a is None:
             return
-        if self.session is not None and self.session.revision != self._saved_revision:
+        if self.unsaved:
             a.flush()
         else:
             a.discard()
 
-    def offer_recovery(self, ask=ask_recover) -> bool:
+    def offer_recovery(self, ask=None) -> bool:
         """At start: for each recovery file left by a run that did not close cleanly (newest first), ask; a
         declined one is deleted, an accepted one is reopened (the others stay for the next start).  The recovered
         labels count as unsaved: they move to this run's own recovery file and are kept until saved."""
         for meta in find_recoveries():
-            if not ask(self.win, meta):
+            if not (ask or prompts.ask_recover)(self.win, meta):
                 _remove(meta["recovery_path"])
                 continue
             if not self.open_session(meta["recovery_path"]):
@@ -223,11 +223,19 @@ class EditingController(QtCore.QObject):
         except MedRouteError as e:
             self.win.show_error("Cannot open the session", str(e))
             return False
+        s.provenance.mark_file(s.labelmap.data)  # labels the session does not account for: protected like edits
         self.win.state.set_layout(s.view_state.layout)
         self._attach_session(s)
         self.win.state.set_cursor(s.view_state.cursor)
         self.session_path = str(path)
         return True
+
+    def attach_loaded(self, labelmap) -> None:
+        """Labels loaded from a file become the label layer; their slices have provenance "file", so that a model
+        result asks before replacing them."""
+        s = Session(self.win.study, labelmap, self.win.state)
+        s.provenance.mark_file(labelmap.data)
+        self._attach_session(s)
 
     def _attach_session(self, s: Session) -> None:
         s.view_state = self.win.state
@@ -256,15 +264,35 @@ class EditingController(QtCore.QObject):
         self.win.statusBar().showMessage(f"Session saved to {path}", 4000)
         return True
 
-    def apply_model_result(self, labels, provenance, names=None, ask=ask_model_mode):
-        """For the Segment action: apply a model result as one undoable step, asking before touching edits."""
+    @property
+    def unsaved(self) -> bool:
+        """The session changed since it was last saved (or was recovered and never saved)."""
+        return self.session is not None and self.session.revision != self._saved_revision
+
+    def maybe_save(self) -> bool:
+        """Before another study or labels replace the session, or the window closes: with unsaved edits ask
+        Save session... / Discard / Cancel.  True: go on (saved, discarded or nothing to save); False: stay.
+        Discarded edits are not kept for recovery either; without asking (scripts) they are."""
+        if not self.unsaved:
+            return True
+        choice = prompts.ask_save_changes(self.win, self.session.study.name)
+        if choice == prompts.SAVE:
+            return self.save_session()
+        if choice == prompts.DISCARD:
+            self._saved_revision = self.session.revision  # the recovery file is removed when the session goes
+            return True
+        return False
+
+    def apply_model_result(self, labels, provenance, names=None, ask=None):
+        """For the Segment action: apply a model result as one undoable step, asking before touching edits.
+        Returns the history step (None: nothing changed), or CANCEL when the user kept their labels."""
         if self.session is None:
             return None
         mode = None
         if needs_choice(self.session):
-            mode = ask(self.win)
+            mode = (ask or prompts.ask_model_mode)(self.win)
             if mode == CANCEL:
-                return None
+                return CANCEL
         return apply_model_result(self.session, labels, provenance, mode, names=names)
 
     # --- tools ----------------------------------------------------------------------------------------------
@@ -480,7 +508,7 @@ class EditingController(QtCore.QObject):
     def _open_session_dialog(self) -> None:
         p, _ = QtWidgets.QFileDialog.getOpenFileName(self.win, "Open session", QtCore.QDir.homePath(),
                                                      "MedRoute session (*.mrsession)")
-        if p:
+        if p and self.win.maybe_save():
             self.open_session(p)
 
     def _update_actions(self) -> None:

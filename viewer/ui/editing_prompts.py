@@ -1,5 +1,6 @@
-"""Questions the editing code asks the user: recover after a crash, and what to do with manual edits when a
-model result arrives (replace / fill only empty slices / cancel).  Plain functions over QMessageBox."""
+"""Questions the editing code asks the user: recover after a crash, what to do with manual edits when a model
+result arrives (replace / fill only empty slices / cancel), and whether to save unsaved edits before the study or
+its labels are replaced or the window closes.  Plain functions over QMessageBox (tests monkeypatch them)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 from PySide6 import QtWidgets
 
 from ..editing.model_result import CANCEL, FILL_EMPTY, REPLACE
+
+SAVE, DISCARD = "save", "discard"
 
 
 def ask_recover(parent, meta: dict) -> bool:
@@ -32,7 +35,7 @@ def ask_model_mode(parent) -> str:
     box = QtWidgets.QMessageBox(parent)
     box.setIcon(QtWidgets.QMessageBox.Icon.Question)
     box.setWindowTitle("Keep your edits?")
-    box.setText("This study has labels you drew or corrected by hand.")
+    box.setText("This study has labels you drew, corrected or loaded from a file.")
     box.setInformativeText("Replace them with the model result, use the model only on slices that are still "
                            "empty, or cancel? Either way the model result can be undone with Ctrl+Z.")
     fill = box.addButton("Fill empty slices only", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
@@ -42,3 +45,19 @@ def ask_model_mode(parent) -> str:
     box.exec()
     clicked = box.clickedButton()
     return FILL_EMPTY if clicked is fill else REPLACE if clicked is rep else CANCEL if clicked is cancel else CANCEL
+
+
+def ask_save_changes(parent, name: str) -> str:
+    """Unsaved label edits on study ``name`` are about to be replaced: SAVE, DISCARD or CANCEL."""
+    box = QtWidgets.QMessageBox(parent)
+    box.setIcon(QtWidgets.QMessageBox.Icon.Warning)
+    box.setWindowTitle("Save your edits?")
+    box.setText(f"The label edits on {name} have not been saved.")
+    box.setInformativeText("Save them as a session first, discard them, or cancel and stay on this study?")
+    save = box.addButton("Save session...", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton(QtWidgets.QMessageBox.StandardButton.Discard)
+    box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(save)
+    box.exec()
+    clicked = box.clickedButton()
+    return SAVE if clicked is save else DISCARD if clicked is discard else CANCEL

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6 import QtWidgets
 
 from ..errors import MedRouteError
+from ..export.dataset import OVERWRITE_HINT
 
 
 class ExportDialog(QtWidgets.QDialog):
@@ -68,8 +69,7 @@ def run_export(win, opts: dict):
     session = editing.ensure_session() if editing is not None else None
     if session is None:
         session = Session(win.study, win.labelmap)
-    seg = getattr(win, "last_segmentation", None)
-    case = case_from_session(session, seg.provenance if hasattr(seg, "provenance") else seg)
+    case = case_from_session(session, getattr(win, "last_segmentation", None))  # model, routing, time
     seg_dir = None
     if opts.get("dicom_seg"):  # beside the dataset, never inside it (a SEG carries the patient's identity)
         ds = resolve_dataset_dir(opts["out"], LAYOUTS[opts["fmt"]](), opts["task"])
@@ -87,15 +87,16 @@ def export_for_retraining(win) -> None:
         tasks = default_registry().task_ids()
     except MedRouteError:
         tasks = []
-    seg = getattr(win, "last_segmentation", None)
-    task = getattr(getattr(seg, "plugin", None), "id", "") or (tasks[0] if tasks else "")
+    seg = getattr(win, "last_segmentation", None) or {}
+    task = seg.get("plugin") or (tasks[0] if tasks else "")
     dlg = ExportDialog(win, tasks, task, str(win.study.format).upper().startswith("DICOM"))
     if dlg.exec() != QtWidgets.QDialog.Accepted:
         return
     try:
         rep = run_export(win, dlg.options())
     except MedRouteError as e:
-        win.show_error("Export failed", str(e))
+        tick = f'{OVERWRITE_HINT} (tick "{dlg.overwrite.text()}")'  # the dialog's way to overwrite, not the CLI's
+        win.show_error("Export failed", str(e).replace(OVERWRITE_HINT, tick))
         return
     msg = f"Exported to {rep.dataset} ({rep.num_training} cases)."
     if rep.dicom_seg:

@@ -58,6 +58,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.persist = persist
         self.study = None
         self.labelmap = None
+        self.last_segmentation: dict | None = None  # the applied model result's provenance (segment_action)
         self._workers: list[LoadWorker] = []
         self._pending_labels: str | None = None
         self.setWindowTitle("MedRoute Viewer")
@@ -162,6 +163,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_study(self, study) -> None:
         self.study = study
         self.labelmap = None
+        self.last_segmentation = None
         self.label_panel.set_table(None)
         v = study.voxels
         if study.is_rgb and v.dtype == np.uint8:
@@ -193,11 +195,12 @@ class MainWindow(QtWidgets.QMainWindow):
                 raise
             self.show_error("Cannot open labels", str(e))
             return False
-        self.set_labelmap(lm)
+        self.editing.attach_loaded(lm)  # its slices count as someone's work: a model result asks first
         return True
 
     def set_labelmap(self, labelmap) -> None:
         self.labelmap = labelmap
+        self.last_segmentation = None  # set again by the Segment action once its result is applied
         self.grid.set_labelmap(labelmap)
         self.label_panel.set_table(None if labelmap is None else labelmap.table)
         if hasattr(self, "editing"):
@@ -233,6 +236,11 @@ class MainWindow(QtWidgets.QMainWindow):
             a.setChecked(True)
 
     # --- drag and drop / close ------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """Every user path that replaces the study or its labels, or closes the window, asks this first: unsaved
+        edits -> Save session... / Discard / Cancel.  False: the user chose to stay."""
+        return not hasattr(self, "editing") or self.editing.maybe_save()
+
     def dragEnterEvent(self, ev):
         if ev.mimeData().hasUrls() and any(u.isLocalFile() for u in ev.mimeData().urls()):
             ev.acceptProposedAction()
@@ -243,12 +251,19 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         ev.acceptProposedAction()
         shift = bool(ev.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        if not self.maybe_save():
+            return
         if shift and self.study is not None:
             self.load_labels(paths[0])
         else:
             self.open_path(paths[0])
 
     def closeEvent(self, ev):
+        # the user closing the window asks (File > Quit asks before it closes); a close from code (scripts,
+        # tests, benchmarks) never waits for an answer: unsaved edits stay in the recovery file
+        if ev.spontaneous() and not self.maybe_save():
+            ev.ignore()
+            return
         if hasattr(self, "editing"):
             self.editing.shutdown()
         if hasattr(self, "segmenter"):

@@ -26,6 +26,7 @@ import time
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from ..editing.model_result import CANCEL
 from ..model.labels import Label, LabelMap, LabelTable
 from .segment_worker import SegmentWorker
 
@@ -94,10 +95,17 @@ class SegmentController(QtCore.QObject):
         self.task_menu.clear()
         for tid in ["auto", *self.registry.task_ids()]:
             a = QtGui.QAction("Automatic (router)" if tid == "auto" else tid, self.win, checkable=True)
+            a.setData(tid)
             a.setChecked(tid == self.task)
-            a.triggered.connect(lambda _=False, t=tid: setattr(self, "task", t))
+            a.triggered.connect(lambda _=False, t=tid: self.set_task(t))
             self.task_group.addAction(a)
             self.task_menu.addAction(a)
+
+    def set_task(self, task: str) -> None:
+        """AI > Task: "auto" (the router decides) or a task id, for this study only."""
+        self.task = task
+        for a in self.task_group.actions():
+            a.setChecked(a.data() == task)
 
     @property
     def registry(self):
@@ -124,6 +132,7 @@ class SegmentController(QtCore.QObject):
         self.decision_label.setText("")  # the previous study's routing and notes do not describe this one
         self.decision_label.setToolTip("")
         reg, eng = self.registry, self.engine
+        self.set_task("auto")  # a task chosen for the previous study is no choice for this one
         idle = self._no_first_pending
 
         def warm():  # compile the router and the task models off the UI thread (cached on disk too)
@@ -281,16 +290,23 @@ class SegmentController(QtCore.QObject):
         else:
             self._restore_overlay()
         editing = getattr(self.win, "editing", None)
+        self.preview = None
         if editing is not None and hasattr(editing, "apply_model_result"):
-            editing.apply_model_result(result.labels, prov, names=names)
+            if editing.apply_model_result(result.labels, prov, names=names) == CANCEL:  # the user kept their labels
+                self.win.statusBar().showMessage("Model result discarded; your labels are unchanged.", 6000)
+                self.sigDone.emit(result)
+                return
         else:  # no editing controller: the result becomes the label layer directly
             table = LabelTable([Label(lab.value, lab.name, lab.color) for lab in result.plugin.labels])
             self.win.set_labelmap(LabelMap(result.labels, self.win.study.geometry, table))
-        self.preview = None
         lm = self.win.labelmap
         if lm is not None:
             lm.source = f"{result.plugin.id} {result.plugin.version}"
             lm.provenance = prov
+        # what File > Export for retraining records (viewer.export.cases.session_provenance) and preselects
+        self.win.last_segmentation = {"plugin": result.plugin.id, "version": str(result.plugin.version),
+                                      "sha256": getattr(result.plugin, "sha256", ""), "created": prov.get("created"),
+                                      "routing": result.routing.to_dict() if result.routing is not None else None}
         self.win.statusBar().showMessage(
             f"Segmented with {result.plugin.id} {result.plugin.version} in {result.timings.get('total', 0):.2f} s", 6000)
         self.sigDone.emit(result)

@@ -83,11 +83,13 @@ class SegmentWorker(QtCore.QObject):
 
     def _run(self) -> None:  # the worker thread
         from ..inference.pipeline import SegmentationResult, segment_study
+        from ..inference.pipeline import study_extent_mm
         from ..inference.router import choose_task
 
         try:
             self._t0 = t0 = time.perf_counter()
-            plugin, decision = choose_task(self.voxels, self.registry, self.engine, self.task)
+            extent = study_extent_mm(self.study) if self.study is not None else None  # the model's field of view
+            plugin, decision = choose_task(self.voxels, self.registry, self.engine, self.task, extent_mm=extent)
             t_route = time.perf_counter() - t0
             self.timings["route"] = round(t_route, 4)
             self.routed.emit((plugin, decision))

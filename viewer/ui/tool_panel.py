@@ -92,8 +92,7 @@ class ToolPanel(QtWidgets.QWidget):
         grid.addWidget(button("Clear slice", self._clear_slice, "Clear the active label on the shown slice"), 0, 1)
         grid.addWidget(button("Clear label", lambda: self.c.run(lambda ed: ed.clear_label(ed.options.active_label))),
                        1, 0)
-        grid.addWidget(button("Delete label", lambda: self.c.run(lambda ed: ed.delete_label(ed.options.active_label))),
-                       1, 1)
+        grid.addWidget(button("Delete label", self._delete_label), 1, 1)
         grid.addWidget(button("New label", self._new_label, "Add the next free label value and make it active"), 2, 0)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -122,24 +121,33 @@ class ToolPanel(QtWidgets.QWidget):
 
     # --- session ----------------------------------------------------------------------------------------------
     def _on_session(self, session) -> None:
-        if session is None:
-            return
-        ed = session.editor
-        ed.options_changed.connect(self.sync)
-        session.history.changed.connect(lambda: self._stats_timer.start())
-        session.labelmap.table.changed.connect(lambda _v=0: self._stats_timer.start())
-        session.labelmap.table.changed.connect(lambda _v=0: self.sync())  # a model result or rename: the label name
-        if ed.options.threshold is None:
-            lo, hi = session.view_state.levels
-            ed.options.threshold = (lo + 0.5 * (hi - lo), hi)
-        lo, hi = session.study.intensity_range()
+        """A new session: follow it.  None (a study without labels, or none): nothing of the previous study's
+        labels stays on show; the threshold boxes show this study's default range."""
+        study = session.study if session is not None else self.c.win.study
+        lo, hi = session.view_state.levels if session is not None else self.c.win.state.levels
+        default = (lo + 0.5 * (hi - lo), hi)
+        if session is not None:
+            ed = session.editor
+            ed.options_changed.connect(self.sync)
+            session.history.changed.connect(lambda: self._stats_timer.start())
+            session.labelmap.table.changed.connect(lambda _v=0: self._stats_timer.start())
+            session.labelmap.table.changed.connect(lambda _v=0: self.sync())  # a model result or rename: the name
+            if ed.options.threshold is None:
+                ed.options.threshold = default
         self._syncing = True  # new decimals round the shown values; the options keep theirs
         try:
-            for box in (self.th_lo, self.th_hi, self.tol):
-                fit_to_span(box, hi - lo if hi > lo else 1.0)
+            if study is not None:
+                rlo, rhi = study.intensity_range()
+                for box in (self.th_lo, self.th_hi, self.tol):
+                    fit_to_span(box, rhi - rlo if rhi > rlo else 1.0)
+            if session is None:
+                self.label_name.setText("")
+                self.th_lo.setValue(default[0])
+                self.th_hi.setValue(default[1])
         finally:
             self._syncing = False
-        self.sync()
+        if session is not None:
+            self.sync()  # (with no session, sync would start one: the controller's editor makes it)
         self.refresh_stats()
 
     def _set(self, **kw) -> None:
@@ -147,8 +155,8 @@ class ToolPanel(QtWidgets.QWidget):
             self.c.editor.set_option(**kw)
 
     def _threshold(self) -> tuple[float, float]:
-        ed = self.c.editor
-        t = None if ed is None else ed.options.threshold
+        s = self.c.session  # not the controller's editor: that would start a session
+        t = None if s is None else s.editor.options.threshold
         return t if t is not None else (self.th_lo.value(), self.th_hi.value())
 
     def sync(self) -> None:
@@ -180,10 +188,11 @@ class ToolPanel(QtWidgets.QWidget):
             ml = "n/a (no mm)" if d["ml"] is None else f"{d['ml']:.2f}"
             for col, text in enumerate((str(d["value"]), d["name"], str(d["voxels"]), ml)):
                 self.stats.setItem(r, col, QtWidgets.QTableWidgetItem(text))
-        if s is not None:
-            n = s.provenance.counts()
-            self.provenance.setText(f"Slices: {n['model']} from a model, {n['edited']} corrected, {n['hand']} drawn "
-                                    f"by hand.  Undo steps: {len(s.history.undo_stack)}")
+        n = s.provenance.counts() if s is not None else {}
+        self.provenance.setText("" if s is None else
+                                f"Slices: {n['model']} from a model, {n['edited']} corrected, {n['hand']} drawn by hand"
+                                + (f", {n['file']} from a label file" if n.get("file") else "")
+                                + f".  Undo steps: {len(s.history.undo_stack)}")
 
     # --- operations -----------------------------------------------------------------------------------------
     def _remove_islands(self) -> None:
@@ -196,6 +205,13 @@ class ToolPanel(QtWidgets.QWidget):
         view = self.c.win.grid.active_view()
         if view.mapping is not None:
             self.c.run(lambda ed: ed.clear_slice(view.mapping.normal_axis, view.slice_index, ed.options.active_label))
+
+    def _delete_label(self) -> None:
+        """Delete the active label; the lowest label left becomes active (1 when none is left)."""
+        self.c.run(lambda ed: ed.delete_label(ed.options.active_label))
+        ed = self.c.editor
+        if ed is not None:
+            ed.set_option(active_label=min((v for v in ed.labelmap.table.values if v), default=1))
 
     def _new_label(self) -> None:
         ed = self.c.editor
