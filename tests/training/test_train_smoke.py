@@ -32,6 +32,10 @@ def _check_plugin(pdir, kind: str):
     assert {"dataset", "split", "architecture", "widths", "seed"} <= set(man["training"])
     metrics = json.loads((pdir / "metrics.json").read_text())
     assert metrics["latency_ms_median"]["int8"] > 0 and "test_fp32" in metrics and "test_int8" in metrics
+    if kind == "segmentation":  # the viewer's own per-slice path, timed on a real test image of the task
+        lat = metrics["latency_ms_median"]
+        assert lat["int8_end_to_end_task"] > 0 and len(lat["end_to_end_task_input"]) in (2, 3)
+        assert f"test image {lat['int8_end_to_end_task']} ms" in (pdir / "MODEL_CARD.md").read_text()
     model = ov.Core().read_model(pdir / "model.xml")
     assert any("FakeQuantize" in op.get_type_name() or "Convert" in op.get_type_name() for op in model.get_ops())
     compiled = ov.Core().compile_model(model, "CPU")
