@@ -154,8 +154,8 @@ def _from_buffer(ds, plan) -> np.ndarray | None:
     buf = ds.PixelData
     if not isinstance(buf, (bytes, bytearray)) or len(buf) < rows * cols * dtype.itemsize:
         return None
-    arr = np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
-    return arr & dtype.newbyteorder("=").type(mask) if mask else arr
+    # unmasked: the caller masks the bits above BitsStored (plan[3]) while copying into the volume, in one pass
+    return np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
 
 
 def _decode(ds, path: str, plan=None) -> np.ndarray:
@@ -166,7 +166,7 @@ def _decode(ds, path: str, plan=None) -> np.ndarray:
     if plan is not None:
         fast = _from_buffer(ds, plan)
         if fast is not None:
-            return fast
+            return fast & fast.dtype.type(plan[3]) if plan[3] else fast
     try:
         arr = ds.pixel_array
     except NotImplementedError as e:
@@ -252,9 +252,14 @@ def load_series(g: scan_mod.SeriesGroup, origin: Path, all_groups: list[scan_mod
     sig0, plan0 = first.decode_sig, _native_plan(ds0)
     for z, fr in enumerate(frames):
         with reading(fr.path, "DICOM image"):
+            mask = 0
             if fr.index is None:
-                same = fr.ds is ds0 or fr.decode_sig == sig0
-                arr = _decode(fr.ds, fr.path, plan0 if same else _native_plan(fr.ds))
+                plan = plan0 if fr.ds is ds0 or fr.decode_sig == sig0 else _native_plan(fr.ds)
+                arr = _from_buffer(fr.ds, plan) if plan is not None else None
+                if arr is None:
+                    arr = _decode(fr.ds, fr.path)
+                else:
+                    mask = plan[3]  # bits above BitsStored still to clear
             else:
                 if cache_path != fr.path:
                     cache_path, cache_arr = fr.path, _decode(fr.ds, fr.path)
@@ -265,14 +270,20 @@ def load_series(g: scan_mod.SeriesGroup, origin: Path, all_groups: list[scan_mod
                 raise InconsistentSeriesError(
                     f"{Path(fr.path).name}: the pixel data is {arr.shape[:2]} but the header says {rows} x {cols}.", fr.path
                 )
-            val = _modality(arr, fr.ds, fr.index)
+            plain = bool(mask) and "ModalityLUTSequence" not in fr.ds and params[z] == (1.0, 0.0)
+            if mask and not plain:
+                arr = arr & arr.dtype.type(mask)
+            val = arr if plain else _modality(arr, fr.ds, fr.index)
             if out is None:
                 dtype = _out_dtype(arr, params, ds0, lut)
                 check_size(shape, dtype, first.path)  # rescaled values may need a wider type than the stored bits
                 out = np.empty(shape, dtype=dtype)
             if val.ndim == 3 and out.ndim == 3:  # colour frame in a grey series
                 raise InconsistentSeriesError(f"{Path(fr.path).name}: a colour image in a grey series.", fr.path)
-            out[z] = val
+            if plain and out.dtype == arr.dtype:
+                np.bitwise_and(arr, arr.dtype.type(mask), out=out[z])  # mask while copying: one pass, no temporary
+            else:
+                out[z] = val & val.dtype.type(mask) if plain else val
             if fr.index is None and "PixelData" in fr.ds:
                 del fr.ds.PixelData  # release the raw bytes as we go
     cache_arr = None
