@@ -7,6 +7,7 @@ import csv
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from tests.conftest import require_data
@@ -132,3 +133,21 @@ def test_damaged_plugins_are_matched_by_their_declared_id(tmp_path):
     assert reg.get("polyp").version != "99.0.0"
     assert "polyp 99.0.0 is installed but damaged" in reg.damaged_newer("polyp")
     assert reg.damaged_newer("nuclei") == ""
+
+
+def test_resume_keeps_an_earlier_row_whose_labels_include_an_empty_one(tmp_path):
+    """A report row lists every label of the model, empty ones too; the file only holds the non-empty ones."""
+    from viewer.batch.runner import resumed_result
+
+    study = require_data("dicom_series", "pgbm003_t1post")
+    from viewer.io import open_study, save_labels
+
+    s = open_study(study)
+    labels = np.zeros(s.shape, np.uint8)
+    labels[3, 10:20, 10:20] = 1
+    out = tmp_path / "case.nii.gz"
+    save_labels(labels, s, out)
+    row = {"task": "hippocampus", "confidence": 0.9,
+           "labels": {"anterior": {"voxels": 100, "ml": 0.3}, "posterior": {"voxels": 0, "ml": 0.0}}}
+    assert resumed_result(out, str(study), row) == row
+    assert resumed_result(out, str(study), {**row, "labels": {"anterior": {"voxels": 99, "ml": 0.3}}})["task"] == ""

@@ -161,6 +161,7 @@ def test_session_roundtrip_in_one_file(tmp_path, session):
     (lambda m: m["view_state"].update(cursor=None), "damaged"),
     (lambda m: m.update(provenance={"3": "garbage"}), "damaged"),
     (lambda m: m.update(version=99), "newer MedRoute"),
+    (lambda m: m.update(version="1.0"), "not a number"),
 ])
 def test_a_damaged_session_file_is_a_typed_error(tmp_path, session, damage, match):
     import json

@@ -268,3 +268,61 @@ def test_info_names_the_archive_and_scan_only_lists_a_single_series(tmp_path, ca
     assert main(["info", str(require_data("dicom_series", "pgbm003_t1post")), "--scan-only"]) == 0
     out = capsys.readouterr().out
     assert "Series (1):" in out and "22 slices" in out and "Shape" not in out
+
+
+def test_contiguous_tiff_stacks_with_one_ifd_still_open(tmp_path):
+    """ImageJ virtual stacks and ``truncate=True`` files keep all images behind one page: not 'cut short'."""
+    import tifffile
+
+    stack = np.random.default_rng(1).integers(0, 4000, (10, 32, 32), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "one_ifd.tif", stack, truncate=True)
+    assert np.array_equal(open_study(tmp_path / "one_ifd.tif").voxels, stack)
+    data = (tmp_path / "one_ifd.tif").read_bytes()
+    (tmp_path / "one_ifd_cut.tif").write_bytes(data[: len(data) - 4000])
+    with pytest.raises(CorruptFileError, match="cut short"):
+        open_study(tmp_path / "one_ifd_cut.tif")
+
+
+def test_a_damaged_tiff_read_in_another_thread_does_not_refuse_a_good_one(tmp_path):
+    import threading
+
+    import tifffile
+
+    stack = np.random.default_rng(2).integers(0, 4000, (6, 32, 32), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "good.tif", stack)
+    tifffile.imwrite(tmp_path / "bad.tif", stack)
+    data = (tmp_path / "bad.tif").read_bytes()
+    (tmp_path / "bad.tif").write_bytes(data[: int(len(data) * 0.97)])
+    stop, errors = threading.Event(), []
+
+    def damaged():
+        while not stop.is_set():
+            try:
+                open_study(tmp_path / "bad.tif")
+            except CorruptFileError:
+                pass
+
+    t = threading.Thread(target=damaged)
+    t.start()
+    try:
+        for _ in range(40):
+            try:
+                open_study(tmp_path / "good.tif")
+            except CorruptFileError as e:
+                errors.append(str(e))
+    finally:
+        stop.set()
+        t.join()
+    assert not errors
+
+
+def test_a_folder_of_slices_with_a_segmentation_file_beside_them_opens_the_slices(tmp_path):
+    import shutil
+
+    import SimpleITK as sitk
+
+    for p in sorted(require_data("brain_mri", "images").glob("TCGA_CS_6186_20000601_1*.png"))[:5]:
+        shutil.copy(p, tmp_path / p.name)
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((5, 256, 256), np.uint8)), str(tmp_path / "segmentation.nrrd"))
+    s = open_study(tmp_path)
+    assert s.format == "image stack" and s.shape[0] == 5 and s.voxels.max() > 0

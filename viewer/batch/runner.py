@@ -100,7 +100,7 @@ def resumed_result(out: Path, source: str, previous: dict | None) -> dict:
         pass
     counts = stats_from_file(out, source)
     old = (previous or {}).get("labels") or {}
-    if old and sorted(v["voxels"] for v in old.values()) == sorted(v["voxels"] for v in counts.values()):
+    if old and sorted(v["voxels"] for v in old.values() if v["voxels"]) == sorted(v["voxels"] for v in counts.values()):
         return {"task": previous.get("task", ""), "confidence": previous.get("confidence"), "labels": old}
     return {"task": "", "confidence": None, "labels": counts}
 

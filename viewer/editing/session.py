@@ -154,7 +154,10 @@ def read_session_meta(path) -> dict:
         raise SessionError(f"{Path(path).name} is not a readable MedRoute session ({e}).", path) from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SessionError(f"{Path(path).name} is not a MedRoute session file.", path)
-    if int(meta.get("version", 1) or 1) > VERSION:
+    version = meta.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise SessionError(f"{Path(path).name} is damaged: its format version {version!r} is not a number.", path)
+    if version > VERSION:
         raise SessionError(f"{Path(path).name} was saved by a newer MedRoute (session format {meta.get('version')}); "
                            "update MedRoute to open it.", path)
     study = meta.get("study")

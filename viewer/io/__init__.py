@@ -91,12 +91,13 @@ def _open_folder(p: Path, series) -> Study:
     files = _dicom_scan.collect_files(p)
     if any(_dicom_scan.is_dicom_file(f) or f.suffix.lower() == ".dcm" for f in files) or (p / "DICOMDIR").exists():
         return read_dicom(p, series)
-    headers = [f for f in sorted(p.iterdir()) if f.is_file() and f.suffix.lower() in (".mhd", ".nhdr", ".mha", ".nrrd")]
-    if len(headers) == 1:  # a MetaImage / NRRD volume, with its detached .raw beside it
+    images = [f for f in sorted(p.iterdir()) if f.is_file() and f.suffix.lower() in RASTER_EXTS and not f.name.startswith(".")]
+    headers = [f for f in sorted(p.iterdir()) if f.is_file() and f.suffix.lower() in (".mhd", ".nhdr", ".mha", ".nrrd")
+               and not f.name.startswith(".")]
+    if len(headers) == 1 and not images:  # a MetaImage / NRRD volume, with its detached .raw beside it
         from .itk import read_itk
 
         return read_itk(headers[0])
-    images = [f for f in sorted(p.iterdir()) if f.is_file() and f.suffix.lower() in RASTER_EXTS and not f.name.startswith(".")]
     if images:
         return read_raster_stack(images, p, series)
     niftis = [f for f in p.iterdir() if f.name.lower().endswith(_NIFTI)]

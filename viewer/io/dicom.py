@@ -53,8 +53,8 @@ def scan_dicom(path: Path) -> tuple[list[scan_mod.SeriesGroup], list[str]]:
         frames = scan_mod.frames_of(ds, str(path))
         if not frames and _should_hold_image(ds):
             raise CorruptFileError(
-                f"{path.name}: this DICOM image is incomplete: it is an image file but its pixel data is missing or "
-                "cut short (an interrupted copy or transfer?).", path)
+                f"{path.name}: this DICOM file is an image object but holds no pixel data: it is incomplete (cut "
+                "short by an interrupted copy or transfer?) or was exported without its pixels.", path)
         if not frames:
             raise UnsupportedFormatError(
                 f"{path.name}: this DICOM file holds no image (it may be a report, structured document or presentation state).",

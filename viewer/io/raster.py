@@ -60,14 +60,19 @@ def _tiff_array(path: Path) -> tuple[np.ndarray, list[str]]:
 
     warnings: list[str] = []
     with _tifffile_complaints() as complaints, tifffile.TiffFile(path) as tif:
-        pages = len(tif.pages)  # walks the whole page chain: a file cut short breaks it, and tifffile logs that
+        len(tif.pages)  # walks the whole page chain: a file cut short breaks it, and tifffile logs that
         series = tif.series[0]
+        first = tif.pages.first
+        # images in the series (a contiguous stack, e.g. an ImageJ virtual stack, has one page for all its images)
+        images = int(np.prod(series.shape)) // max(1, int(np.prod(first.shape))) if first is not None else 0
         declared = _declared_pages(tif)
-        if complaints or (declared and declared > pages):
-            raise CorruptFileError(
-                f"{path.name}: this TIFF is damaged or cut short (an incomplete copy?): "
-                + (f"{declared} images are announced but only {pages} can be read" if declared and declared > pages
-                   else complaints[0]) + ".", path)
+        offset, size = getattr(series, "dataoffset", None), path.stat().st_size
+        short = offset is not None and offset + int(series.nbytes) > size  # contiguous data past the end of the file
+        if complaints or (declared and declared > images) or short:
+            why = (complaints[0] if complaints else
+                   f"{declared} images are announced but only {images} can be read" if declared and declared > images
+                   else f"its image data needs {offset + int(series.nbytes)} bytes but the file has {size}")
+            raise CorruptFileError(f"{path.name}: this TIFF is damaged or cut short (an incomplete copy?): {why}.", path)
         check_size(series.shape, series.dtype, path)
         arr = series.asarray()
     axes = series.axes
@@ -102,29 +107,30 @@ _BROKEN_CHAIN = ("page offset", "invalid offset", "truncat", "corrupt")  # tifff
 
 
 class _tifffile_complaints:
-    """Collects tifffile's log messages about a broken page chain while it parses (it logs them instead of
-    raising, and reads the pages before the break as if they were the whole file); other warnings pass through."""
+    """Collects tifffile's log messages about a broken page chain while this thread parses a file (it logs them
+    instead of raising, and reads the pages before the break as if they were the whole file).  Only records of the
+    calling thread count: batch workers and GUI loaders read other files at the same time."""
 
     def __enter__(self) -> list[str]:
         import logging
+        import threading
 
         self.messages: list[str] = []
-        outer = self
+        outer, me = self, threading.get_ident()
 
         class Keep(logging.Handler):
             def emit(self, record):
                 msg = record.getMessage().split(">", 1)[-1].strip()
-                if record.levelno >= logging.WARNING and any(w in msg.lower() for w in _BROKEN_CHAIN):
+                if record.thread == me and record.levelno >= logging.WARNING and \
+                        any(w in msg.lower() for w in _BROKEN_CHAIN):
                     outer.messages.append(msg)
 
         self.logger, self.handler = logging.getLogger("tifffile"), Keep()
-        self.propagate, self.logger.propagate = self.logger.propagate, False  # not on the user's console
         self.logger.addHandler(self.handler)
         return self.messages
 
     def __exit__(self, *exc) -> None:
         self.logger.removeHandler(self.handler)
-        self.logger.propagate = self.propagate
 
 
 def read_image_array(path: Path) -> tuple[np.ndarray, list[str]]:
