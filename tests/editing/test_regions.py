@@ -225,3 +225,53 @@ def test_the_default_fill_tolerance_follows_small_intensity_units():
     press(FillTool(ref.editor), z, y, x)
     assert np.array_equal(ref.editor.data[z] > 0, filled)
     assert make_session(image=np.full((3, 20, 20), 1000, np.int16)).editor.options.fill_tolerance == 10.0
+
+
+def test_smoothing_keeps_to_the_plane_of_a_2d_study_and_to_voxel_centres_on_thick_slices():
+    from viewer.io import open_study
+
+    # a real brain mask (one slice) with a 3-pixel slot: closing by 2 mm must fill it as a 2-D closing does
+    img = sorted(require_data("brain_mri", "masks").glob("*.png"))
+    mask = None
+    for p in img:
+        m = open_study(p).voxels
+        m = (m[..., 0] if m.ndim == 4 else m) > 0
+        if m.sum() > 800:
+            mask = m
+            break
+    assert mask is not None
+    rows = np.flatnonzero(mask[0].any(axis=1))
+    cut = mask.copy()
+    mid = (rows[0] + rows[-1]) // 2
+    cut[0, mid:mid + 3, :] = False
+    s = make_session(shape=cut.shape)
+    s.editor.data[...] = cut.astype(np.uint8)
+    smooth(s.editor, 1, "closing", 2.0)
+    assert s.editor.data[0, mid:mid + 3][mask[0, mid:mid + 3]].mean() > 0.9
+    # 6.5 mm slices: a 4 mm opening must not reach the next slice and erase a 2-slice lesion
+    thick = make_session(shape=(20, 64, 64), spacing=(0.7, 0.7, 6.5))
+    zz, yy, xx = np.mgrid[:20, :64, :64]
+    lesion = ((zz == 10) | (zz == 11)) & (((yy - 32) * 0.7) ** 2 / 100 + ((xx - 32) * 0.7) ** 2 / 64 < 1)
+    thick.editor.data[lesion] = 1
+    smooth(thick.editor, 1, "opening", 4.0)
+    assert (thick.editor.data == 1).sum() > 0.9 * lesion.sum()
+
+
+def test_interpolated_slices_are_not_key_slices_and_are_redone():
+    s = make_session(shape=(16, 40, 40))
+    ed = s.editor
+    def disc(z, r):
+        yy, xx = np.mgrid[:40, :40]
+        m = ((yy - 20) ** 2 + (xx - 20) ** 2) <= r * r
+        ed.paint((z, z + 1, 0, 40, 0, 40), m[None], 1)  # a hand edit (no origin)
+
+    disc(3, 10)
+    disc(10, 10)
+    interpolate_label(ed, 1)
+    assert [s.provenance.source(z) for z in (3, 6, 10)] == ["hand", "interpolated", "hand"]
+    big = int((ed.data[6] == 1).sum())
+    ed.paint((10, 11, 0, 40, 0, 40), (ed.data[10:11] == 1), 0)  # the user shrinks key slice 10 ...
+    disc(10, 3)
+    interpolate_label(ed, 1)  # ... and interpolates again: the gap follows the corrected key slice
+    assert int((ed.data[6] == 1).sum()) < big
+    assert s.provenance.source(6) == "interpolated"

@@ -140,6 +140,8 @@ class Editor:
         before = self.provenance.snapshot(zs)
         if origin is None:
             self.provenance.mark_manual(zs)
+        elif origin.get("interpolated"):  # filled between key slices: not a key slice itself
+            self.provenance.mark_interpolated(zs)
         else:  # a model result: slices it leaves empty have no source any more
             filled = [int(z) for z in zs if self.data[int(z)].any()]
             self.provenance.clear(zs)

@@ -3,8 +3,9 @@
 For a label and an axis, the *key slices* are the slices holding that label (by default only those drawn or
 corrected by hand, from provenance).  Each empty gap between two key slices gets, at fraction ``t`` of the way,
 the region where ``(1 - t) * sdm(a) + t * sdm(b) < 0``, where ``sdm`` is the signed distance map of the slice's
-mask in millimetres (from SimpleITK's SignedMaurerDistanceMap).  Only background voxels are filled; all gaps together
-are one undoable step.
+mask in millimetres (from SimpleITK's SignedMaurerDistanceMap).  Only background voxels are filled, and an earlier
+interpolation of the label on a gap slice (provenance "interpolated") is redone; interpolated slices are not key
+slices.  All gaps together are one undoable step.
 """
 
 from __future__ import annotations
@@ -73,12 +74,17 @@ def interpolate_label(editor, value: int, axis: int = 0, only_manual: bool = Tru
                 t = (k - a) / (b - a)
                 m2 = ((1.0 - t) * sa + t * sb) < 0
                 cur = np.take(data, k, axis=axis)[r0:r1, c0:c1]
-                m2 &= cur == 0
+                redo = axis == 0 and editor.provenance.source(k) == "interpolated"  # an earlier interpolation
+                new = cur.copy()
+                if redo:
+                    new[(cur == value) & ~m2] = 0
+                new[m2 & (new == 0)] = int(value)
                 box = [0] * 6
                 box[2 * axis], box[2 * axis + 1] = k, k + 1
                 box[2 * rest[0]], box[2 * rest[0] + 1] = r0, r1
                 box[2 * rest[1]], box[2 * rest[1] + 1] = c0, c1
-                editor.paint(tuple(box), np.expand_dims(m2, axis), int(value), respect_options=False)
+                editor.paint(tuple(box), np.expand_dims(new != cur, axis), np.expand_dims(new, axis),
+                             respect_options=False, origin={"interpolated": True})
     finally:
         step = editor.end()
     return step

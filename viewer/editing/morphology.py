@@ -86,17 +86,20 @@ def keep_largest(editor, value: int, slice_axis: int | None = None):
 def smooth(editor, value: int, operation: str = "closing", radius_mm: float = 2.0, slice_axis: int | None = None):
     """Morphological ``"opening"`` (removes spurs and specks) or ``"closing"`` (fills gaps and notches).
 
-    The kernel radius is in millimetres (per axis in voxels from the spacing); with ``slice_axis`` the kernel is
-    flat (2D on each slice).  Added voxels respect "preserve other labels".
+    The kernel radius is in millimetres: per axis, the voxel centres within ``radius_mm`` (as the brush), so a
+    thick-slice axis (6.5 mm) gets no reach at all from a 4 mm radius instead of a whole slice each side; with
+    ``slice_axis``, or along an axis one voxel deep (a 2-D study), the kernel is flat.  Added voxels respect
+    "preserve other labels".
     """
     import SimpleITK as sitk
 
     if operation not in ("opening", "closing"):
         raise EditError(f"Smoothing is 'opening' or 'closing', not {operation!r}.")
     sp = editor.spacing_zyx
-    rad = [max(0, int(round(radius_mm / s))) for s in sp]  # z, y, x
-    if slice_axis is not None:
-        rad[slice_axis] = 0
+    rad = [max(0, int(np.floor(radius_mm / s + 1e-6))) for s in sp]  # z, y, x
+    for a, n in enumerate(editor.data.shape):
+        if n == 1 or a == slice_axis:
+            rad[a] = 0
     if max(rad) == 0:
         raise EditError(f"A {radius_mm:g} mm smoothing radius is smaller than one voxel; choose a larger radius.")
     box, m = _label_box(editor.data, value, margin=max(rad) + 1)

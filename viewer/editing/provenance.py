@@ -5,6 +5,9 @@ Per slice along array axis 0 (the stored slice axis), one entry:
 * ``{"source": "model", "plugin": id, "version": v}`` - written by a model and not touched since;
 * ``{"source": "edited", "plugin": id, "version": v}`` - written by a model, then corrected by hand;
 * ``{"source": "hand"}`` - drawn by hand on a slice the model left empty (or with no model at all);
+* ``{"source": "interpolated"}`` - filled by interpolation between slices drawn by hand (not a key slice for the
+  next interpolation, which may redo it); corrected by hand it becomes ``{"source": "edited", "from":
+  "interpolated"}``;
 * ``{"source": "file"}`` - loaded from a label file (or a session that did not say where they came from): someone's
   work, protected like hand edits; corrected by hand it becomes ``{"source": "edited", "from": "file"}``.
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MODEL, EDITED, HAND, FILE = "model", "edited", "hand", "file"
+MODEL, EDITED, HAND, FILE, INTERPOLATED = "model", "edited", "hand", "file", "interpolated"
 
 
 class Provenance:
@@ -50,8 +53,16 @@ class Provenance:
                 self.entries[z] = {"source": HAND}
             elif e["source"] == MODEL:
                 self.entries[z] = {**e, "source": EDITED}
-            elif e["source"] == FILE:
-                self.entries[z] = {"source": EDITED, "from": FILE}
+            elif e["source"] in (FILE, INTERPOLATED):
+                self.entries[z] = {"source": EDITED, "from": e["source"]}
+
+    def mark_interpolated(self, zs) -> None:
+        """Slices filled by interpolation: empty ones (or earlier interpolations) become "interpolated"; a slice
+        with another source keeps it."""
+        for z in zs:
+            e = self.entries.get(int(z))
+            if e is None or e["source"] == INTERPOLATED:
+                self.entries[int(z)] = {"source": INTERPOLATED}
 
     def mark_file(self, labels: np.ndarray) -> None:
         """Labelled slices of ``labels`` (z, y, x) that have no source yet came from a file (label file, session)."""
@@ -74,7 +85,7 @@ class Provenance:
 
     def has_user_labels(self) -> bool:
         """Labels a model must not overwrite unasked: hand edits, or labels loaded from a file."""
-        return any(e["source"] in (EDITED, HAND, FILE) for e in self.entries.values())
+        return any(e["source"] in (EDITED, HAND, FILE, INTERPOLATED) for e in self.entries.values())
 
     def counts(self) -> dict[str, int]:
         out = {MODEL: 0, EDITED: 0, HAND: 0}
