@@ -158,15 +158,9 @@ def _from_buffer(ds, plan) -> np.ndarray | None:
     return np.frombuffer(buf, dtype=dtype, count=rows * cols).reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
 
 
-def _decode(ds, path: str, plan=None) -> np.ndarray:
-    """Decoded pixels of one dataset (pydicom's pixel_array: colour converted to RGB).
-
-    ``plan`` is a native-buffer plan (from :func:`_native_plan`) known to hold for this dataset.
-    """
-    if plan is not None:
-        fast = _from_buffer(ds, plan)
-        if fast is not None:
-            return fast & fast.dtype.type(plan[3]) if plan[3] else fast
+def _decode(ds, path: str) -> np.ndarray:
+    """Decoded pixels of one dataset (pydicom's pixel_array: colour converted to RGB); the uncompressed grey fast
+    path (:func:`_native_plan`, :func:`_from_buffer`) is taken by :func:`load_series` itself."""
     try:
         arr = ds.pixel_array
     except NotImplementedError as e:
